@@ -48,6 +48,11 @@ class Residual(keras.layers.Layer):
     ``projection="auto"`` adds a learned linear projection of ``x`` (a bias-free Dense on the
     channel axis, named ``projection``). All other dimensions of ``f(x)`` must equal those of ``x``.
 
+    Output dtype: the sum is computed and returned in this layer's own compute dtype
+    (``self.compute_dtype``: float16 under ``dtype="mixed_float16"``), whatever the policies of the
+    wrapped layers, so the dtype Keras infers symbolically always equals the eager one. Give the
+    wrapped layers the same ``dtype`` as the wrapper to keep the branch in that precision too.
+
     Args:
         layer: a ``keras.layers.Layer`` or a non-empty list of them (the residual branch).
         projection: ``"auto"`` (project only when the channel dims differ), ``"always"`` or
@@ -171,7 +176,9 @@ class Residual(keras.layers.Layer):
         shortcut = inputs
         if self.projection is not None:
             shortcut = self._channels_last_op(self.projection, inputs)
-        return ops.cast(shortcut, y.dtype) + y
+        # The sum is in this layer's compute dtype whatever the wrapped layers' policies are, so the
+        # eager output dtype equals the symbolic one Keras infers (``compute_output_spec``).
+        return ops.cast(shortcut, self.compute_dtype) + ops.cast(y, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return self._branch_shape(input_shape)
