@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_residual.layers._common import channel_axis, check_choice, check_data_format, check_rate
+from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
 from keras_residual.layers.drop_path import DropPath
 
 PROJECTIONS = ("auto", "always", "none")
@@ -160,6 +161,8 @@ class Residual(keras.layers.Layer):
         return ops.moveaxis(fn(ops.moveaxis(x, 1, -1)), -1, 1)
 
     def call(self, inputs, training=None):
+        if is_empty_batch(inputs):  # batch 0: oneDNN convolutions would return a wrong shape
+            return call_on_empty_batch(lambda x: self.call(x, training=training), inputs)
         y = inputs
         for layer in self.branch_layers:
             if _is_attention(layer):

@@ -23,6 +23,7 @@ from keras_residual.layers._common import (
     spatial_axes,
     symmetric_pad,
 )
+from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
 from keras_residual.layers.drop_path import DropPath
 from keras_residual.layers.squeeze_excite import SqueezeExcite
 
@@ -391,6 +392,8 @@ class ResidualBlock(keras.layers.Layer):
         return x[tuple(index)]
 
     def call(self, inputs, training=None):
+        if is_empty_batch(inputs):  # batch 0: oneDNN convolutions would return a wrong shape
+            return call_on_empty_batch(lambda x: self.call(x, training=training), inputs)
         act = self._activation_fn
         x = inputs
         if self.preact:

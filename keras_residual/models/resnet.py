@@ -15,6 +15,7 @@ from keras_residual.layers._common import (
     check_positive_float,
     check_rate,
 )
+from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
 from keras_residual.models import finetune
 from keras_residual.models.features import feature_model
 from keras_residual.models.preprocessing import ImagePreprocessing
@@ -313,6 +314,12 @@ class ResNet(keras.Model):
             "norm_epsilon": norm_epsilon,
             "data_format": data_format,
         }
+
+    def call(self, inputs, training=None, mask=None):
+        """Run the graph; a batch of 0 gives correctly shaped empty outputs on every kernel library."""
+        if is_empty_batch(inputs):  # oneDNN convolutions return a wrong shape for batch 0
+            return call_on_empty_batch(lambda x: super(ResNet, self).call(x, training=training, mask=mask), inputs)
+        return super().call(inputs, training=training, mask=mask)
 
     # ------------------------------------------------------------------ config
     @property
