@@ -1,5 +1,8 @@
 """Datasets for training: the embedded digits set, image folders, TFRecords and synthetic data.
 
+The digits and synthetic arrays come from `keras_residual.datasets`; this module turns them (or an
+image folder, or TFRecord files) into an ``ImageDataset`` of ``tf.data`` pipelines.
+
 Every loader returns raw pixels (float32, 0..255, NHWC) and the class names, so the model's own
 preprocessing layer does the scaling and the names travel with the trained model to export.
 """
@@ -12,87 +15,11 @@ from typing import Any
 
 import numpy as np
 
-DIGITS_VAL_SIZE = 360
-"""Number of validation images in the fixed digits split (1,797 images: 1,437 train / 360 validation)."""
-
-DIGITS_SPLIT_SEED = 0
-"""Seed of the fixed, stratified digits split (the same split on every machine and every call)."""
-
-
-def _linear_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """Matrix ``A`` (size_out x size_in) so that ``A @ v`` resizes ``v`` linearly with half-pixel centers.
-
-    This is the sampling of ``tf.image.resize(method="bilinear")`` (and PIL/OpenCV's bilinear
-    upscaling): output pixel ``i`` samples input coordinate ``(i + 0.5) * size_in / size_out - 0.5``,
-    clamped to the edges.
-    """
-    coords = (np.arange(size_out, dtype=np.float64) + 0.5) * size_in / size_out - 0.5
-    coords = np.clip(coords, 0.0, size_in - 1)
-    low = np.floor(coords).astype(np.int64)
-    high = np.minimum(low + 1, size_in - 1)
-    frac = coords - low
-    matrix = np.zeros((size_out, size_in), dtype=np.float64)
-    rows = np.arange(size_out)
-    np.add.at(matrix, (rows, low), 1.0 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return matrix
-
-
-def load_digits_arrays(image_size: int = 32):
-    """Load scikit-learn's handwritten digits as RGB images with a fixed train/validation split.
-
-    The 1,797 8x8 greyscale digits (values 0..16) ship inside scikit-learn, so this works offline.
-    Pixels are scaled by 255/16 to 0..255, upscaled to ``image_size`` x ``image_size`` with bilinear
-    interpolation (half-pixel centers, the sampling of ``tf.image.resize(method="bilinear")``),
-    and repeated to 3 channels. The split is stratified by class and fixed (1,437 train /
-    360 validation, seed ``DIGITS_SPLIT_SEED``): every call returns the same images in the same order.
-
-    Args:
-        image_size: Output height and width in pixels (>= 8).
-
-    Returns:
-        ``(x_train, y_train, x_val, y_val, class_names)``: ``x_*`` float32 arrays of shape
-        ``(N, image_size, image_size, 3)`` with raw pixels in 0..255, ``y_*`` int32 labels 0..9,
-        and ``class_names == ["0", "1", ..., "9"]``.
-
-    Raises:
-        ImportError: scikit-learn is not installed (``pip install 'keras-residual[data]'``).
-        ValueError: ``image_size`` is not an integer >= 8.
-
-    Example:
-        ```python
-        from keras_residual.training.data import load_digits_arrays
-
-        x_train, y_train, x_val, y_val, class_names = load_digits_arrays(image_size=32)
-        print(x_train.shape, x_val.shape, class_names[:3])  # (1437, 32, 32, 3) (360, 32, 32, 3) ['0', '1', '2']
-        ```
-    """
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "The digits dataset needs scikit-learn: pip install 'keras-residual[data]'"
-        ) from err
-
-    digits = load_digits()
-    images = digits.images.astype(np.float64) * (255.0 / 16.0)  # (N, 8, 8), 0..255
-    labels = digits.target.astype(np.int32)
-    resize = _linear_resize_matrix(images.shape[1], int(image_size))
-    # Separable bilinear resize: rows then columns, one matrix product each.
-    images = np.einsum("hi,nij,wj->nhw", resize, images, resize)
-    images = np.clip(images, 0.0, 255.0).astype(np.float32)
-    images = np.repeat(images[..., None], 3, axis=-1)
-    index = np.arange(len(labels))
-    train_idx, val_idx = train_test_split(
-        index, test_size=DIGITS_VAL_SIZE, stratify=labels, random_state=DIGITS_SPLIT_SEED
-    )
-    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
-    class_names = [str(i) for i in range(10)]
-    return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], class_names
-
+# The digits and synthetic arrays live in the neutral keras_residual.datasets (export/ uses them
+# too); they stay importable from here, where training code and older examples look for them.
+from keras_residual.datasets import DIGITS_SPLIT_SEED as DIGITS_SPLIT_SEED
+from keras_residual.datasets import DIGITS_VAL_SIZE as DIGITS_VAL_SIZE
+from keras_residual.datasets import load_digits_arrays, synthetic_arrays
 
 DEFAULT_IMAGE_SIZE = {"digits": 32, "synthetic": 32, "folder": 224, "tfrecord": 224}
 """Image size used when ``image_size`` is not given, per kind of dataset."""
@@ -201,33 +128,6 @@ def from_arrays(x_train, y_train, x_val, y_val, class_names=None, name="arrays",
         num_val=len(arrays["val"][1]),
         mirror_symmetric=mirror_symmetric,
     )
-
-
-def synthetic_arrays(image_size=32, num_classes=10, num_train=512, num_val=128, channels=3, seed=0):
-    """Random images whose class sets a brightness pattern (learnable, for benchmarks and tests).
-
-    Returns ``(x_train, y_train, x_val, y_val, class_names)`` like ``load_digits_arrays``, with
-    class names ``"class_0"``, ``"class_1"``, ...
-
-    Example:
-        ```python
-        from keras_residual.training.data import synthetic_arrays
-
-        x_train, y_train, x_val, y_val, names = synthetic_arrays(image_size=16, num_classes=3)
-        print(x_train.shape, names)  # (512, 16, 16, 3) ['class_0', 'class_1', 'class_2']
-        ```
-    """
-    rng = np.random.default_rng(seed)
-    patterns = rng.uniform(0, 255, (num_classes, image_size, image_size, channels)).astype(np.float32)
-
-    def make(n):
-        labels = rng.integers(0, num_classes, n).astype(np.int32)
-        noise = rng.normal(0, 40, (n, image_size, image_size, channels)).astype(np.float32)
-        return np.clip(patterns[labels] + noise, 0, 255), labels
-
-    x_train, y_train = make(num_train)
-    x_val, y_val = make(num_val)
-    return x_train, y_train, x_val, y_val, [f"class_{i}" for i in range(num_classes)]
 
 
 def load_dataset(data="digits", image_size=None, channels=3, validation_split=0.2, seed=0):

@@ -6,8 +6,8 @@ import onnx
 import pytest
 from PIL import Image
 
+from keras_residual.datasets import load_digits_arrays
 from keras_residual.export import export_onnx
-from keras_residual.training.data import load_digits_arrays
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -33,8 +33,8 @@ def main(argv=None):
         )
     import numpy as np
 
+    from keras_residual.datasets import synthetic_arrays
     from keras_residual.training import Recipe, train
-    from keras_residual.training.data import synthetic_arrays
     from tests.training._tiny import tiny_classifier, tiny_no_bn
 
     arrays = synthetic_arrays(image_size=16, num_classes=4, num_train=args.num_train, num_val=32)

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
+from keras_residual.datasets import synthetic_arrays
 from keras_residual.training import Recipe, train
 from keras_residual.training import precision as precision_lib
-from keras_residual.training.data import synthetic_arrays
 from tests.training._tiny import tiny_classifier
 
 

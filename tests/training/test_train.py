@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_residual.cli import train as train_command
+from keras_residual.datasets import synthetic_arrays
 from keras_residual.training import Recipe, train
-from keras_residual.training.data import synthetic_arrays
 from tests.training._tiny import tiny_classifier
 
 FAST = Recipe(random_resized_crop=0.5, flip=True, warmup_epochs=0.5)
