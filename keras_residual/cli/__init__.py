@@ -16,6 +16,7 @@ from keras_residual import __version__
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
     from keras_residual.cli import bench, export_onnx, export_saved_model, info, predict, train
+    from keras_residual.cli import tune_batching
 
     parser = argparse.ArgumentParser(
         prog="keras-residual",
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(sub)
     bench.register(sub)
     info.register(sub)
+    tune_batching.register(sub)
     return parser
 
 
