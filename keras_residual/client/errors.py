@@ -1,6 +1,13 @@
-"""The `ServingError` family: one exception class per gRPC status code TF Serving answers with."""
+"""The `ServingError` family: one exception class per gRPC status code TF Serving answers with.
+
+Both transports raise the same classes: gRPC answers carry the code itself; REST answers carry an
+HTTP status that TF Serving derives from the code (``HTTP_STATUS``, as in TF Serving's
+``http_server.cc``), mapped back by `code_from_http`.
+"""
 
 from __future__ import annotations
+
+import re
 
 
 class ServingError(Exception):
@@ -121,3 +128,78 @@ _ERROR_CLASSES: dict[str, type[ServingError]] = {
     "DEADLINE_EXCEEDED": ServingDeadlineError,
     "RESOURCE_EXHAUSTED": ServingMessageTooLargeError,
 }
+
+
+HTTP_STATUS: dict[str, int] = {
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
+}
+"""The HTTP status TF Serving's REST API answers for each error code (``ToHTTPStatusCode``)."""
+
+# Several codes share an HTTP status; the code reported for each status is the one the client most
+# likely met. A 400 is INVALID_ARGUMENT unless the message is TF Serving's unknown-signature one.
+_CODE_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",  # a proxy in front of the server could not reach it
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_UNKNOWN_SIGNATURE = re.compile(r'Serving signature (key|name): ?"[^"]*" not found')
+
+
+def code_from_http(status: int, message: str) -> str:
+    """The gRPC code name for a REST answer: its HTTP status, read as TF Serving maps codes to it.
+
+    TF Serving answers both INVALID_ARGUMENT and FAILED_PRECONDITION with 400; an unknown signature
+    (``Serving signature key "x" not found.`` over gRPC, ``Serving signature name: "x" not found in
+    signature def`` over REST) is reported as FAILED_PRECONDITION on both transports.
+
+    Example:
+        ```python
+        from keras_residual.client.errors import code_from_http
+
+        assert code_from_http(404, "Servable not found for request: Latest(x)") == "NOT_FOUND"
+        assert code_from_http(400, 'Serving signature name: "x" not found in signature def') == "FAILED_PRECONDITION"
+        ```
+    """
+    if status == 400 and _UNKNOWN_SIGNATURE.search(message):
+        return "FAILED_PRECONDITION"
+    if status in _CODE_BY_HTTP:
+        return _CODE_BY_HTTP[status]
+    return "INTERNAL" if status >= 500 else "UNKNOWN"
+
+
+def make_error(code: str, details: str, target: str = "", hint: str = "") -> ServingError:
+    """The `ServingError` subclass for ``code`` (``ServingError`` itself for codes without one).
+
+    Example:
+        ```python
+        from keras_residual.client import ServingNotFoundError
+        from keras_residual.client.errors import make_error
+
+        assert isinstance(make_error("NOT_FOUND", "no such model"), ServingNotFoundError)
+        ```
+    """
+    return _ERROR_CLASSES.get(code, ServingError)(code, details, target, hint)

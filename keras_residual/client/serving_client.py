@@ -1,8 +1,7 @@
-"""`ServingClient`: calls to a model served by TensorFlow Serving over gRPC."""
+"""`ServingClient`: calls to a model served by TensorFlow Serving, over gRPC or REST."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -10,25 +9,34 @@ from typing import Any
 
 import numpy as np
 
-from keras_residual.client._protos import SERVING_EXTRA, load_protos
+from keras_residual import contract
+from keras_residual._validation import check_bool, check_float, check_int, check_optional_int, check_str, fail
+from keras_residual.client import wire
 from keras_residual.client.errors import (
-    _ERROR_CLASSES,
     ServingError,
     ServingFailedPreconditionError,
     ServingInvalidArgumentError,
-    ServingMessageTooLargeError,
 )
+from keras_residual.client.grpc_transport import MAX_GRPC_ATTEMPTS, GrpcTransport, channel_options
 from keras_residual.client.metadata import ModelMetadata, SignatureInfo, TensorInfo, VersionStatus
-from keras_residual.client.tensors import _NP_TO_DT, _tensor_info, to_numpy, to_tensor_proto
+from keras_residual.client.rest_transport import RestTransport
+from keras_residual.client.tensors import _NP_TO_DT, tensor_info
+from keras_residual.client.transport import CallOptions
 
-_MAX_GRPC_ATTEMPTS = 5  # gRPC caps retryPolicy.maxAttempts at 5
+REST_SCHEMES = ("http://", "https://")
 
 
 class ServingClient:
-    """Call a model served by TensorFlow Serving over gRPC.
+    """Call a model served by TensorFlow Serving over gRPC or its REST API.
+
+    The transport follows the target: ``"host:8500"`` speaks gRPC, ``"http://host:8501"`` (or
+    ``https://``) speaks TF Serving's REST API. Both give the same methods, return types and
+    `ServingError` classes. The client needs only grpcio, protobuf and numpy
+    (``pip install 'keras-residual[client]'``): the wire messages are the package's own.
 
     Args:
-        target: ``"host:port"`` of the gRPC endpoint (TF Serving's default port is 8500).
+        target: ``"host:port"`` of the gRPC endpoint (TF Serving: 8500), or the REST base URL
+            ``"http://host:port"`` / ``"https://host:port"`` (TF Serving: 8501).
         model_name: the model name the server was started with.
         signature: signature for `predict` (``"serving_default"``).
         version: ask for this integer version (default: the newest loaded).
@@ -37,14 +45,15 @@ class ServingClient:
         timeout: the deadline of every call, in seconds (retries included).
         max_message_bytes: the largest request and response (both directions); gRPC's 4 MB
             default is too small for image batches.
-        retries: extra attempts when the server answers UNAVAILABLE, 0..4, done by gRPC's
-            retry policy with exponential backoff.
-        credentials: ``grpc.ssl_channel_credentials(...)`` for TLS; ``None`` for plaintext.
+        retries: extra attempts when the server answers UNAVAILABLE (HTTP 503) or cannot be
+            reached, 0..4, with jittered exponential backoff (gRPC's own retry policy on gRPC).
+        credentials: TLS: ``grpc.ssl_channel_credentials(...)`` for gRPC, an ``ssl.SSLContext``
+            for ``https`` (default there: the system's trust store); ``None`` for plaintext.
         max_batch: `predict` sends at most this many images per request and joins the answers.
-        wait_for_ready: queue calls while the server is unreachable until it comes back or the
+        wait_for_ready: wait while the server is unreachable until it comes back or the
             deadline passes, instead of failing fast with UNAVAILABLE.
         validate: fetch the signature metadata once and check dtype/shape/input names before
-            sending.
+            sending (over REST it also gives the exact output dtypes).
 
     Example:
         ```python
@@ -52,8 +61,10 @@ class ServingClient:
         from keras_residual.client import ServingClient
 
         client = ServingClient("localhost:8500", "digits", timeout=5.0)
-        print(client.status())
+        rest = ServingClient("http://localhost:8501", "digits", timeout=5.0)
+        print(client.status() == rest.status())
         client.close()
+        rest.close()
         ```
     """
 
@@ -61,7 +72,7 @@ class ServingClient:
         self,
         target: str,
         model_name: str,
-        signature: str = "serving_default",
+        signature: str = contract.SIGNATURE_IMAGES,
         version: int | None = None,
         version_label: str | None = None,
         timeout: float = 10.0,
@@ -73,58 +84,38 @@ class ServingClient:
         validate: bool = True,
     ):
         if not isinstance(target, str) or not target.strip():
-            raise ValueError(f"target must be a non-empty 'host:port' string, got {target!r}")
-        if not isinstance(model_name, str) or not model_name:
-            raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
-        if not isinstance(signature, str) or not signature:
-            raise ValueError(f"signature must be a non-empty string, got {signature!r}")
+            fail("target", "a non-empty 'host:port' or 'http(s)://host:port' string", target)
+        check_str("model_name", model_name)
+        check_str("signature", signature)
         if version is not None and version_label is not None:
             raise ValueError(
-                f"version={version!r} and version_label={version_label!r}: give at most one of them"
+                f"`version` and `version_label` must not both be given (give at most one of them); "
+                f"received version={version!r}, version_label={version_label!r}."
             )
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-            raise ValueError(f"version must be a non-negative integer or None, got {version!r}")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not (isinstance(max_message_bytes, int) and max_message_bytes > 0):
-            raise ValueError(f"max_message_bytes must be a positive integer, got {max_message_bytes!r}")
-        if not (isinstance(retries, int) and 0 <= retries <= _MAX_GRPC_ATTEMPTS - 1):
-            raise ValueError(
-                f"retries must be an integer in 0..{_MAX_GRPC_ATTEMPTS - 1} (gRPC caps attempts at "
-                f"{_MAX_GRPC_ATTEMPTS}), got {retries!r}"
-            )
-        if not (isinstance(max_batch, int) and max_batch > 0):
-            raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
-        try:
-            import grpc
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(f"keras_residual.client needs grpcio: {SERVING_EXTRA}") from err
-
-        self._grpc = grpc
-        self._p = load_protos()
+        self.version = check_optional_int("version", version, minimum=0)
+        self.version_label = check_str("version_label", version_label, allow_none=True)
+        self.timeout = check_float("timeout", timeout, 0.0, min_inclusive=False)
+        self.max_message_bytes = check_int("max_message_bytes", max_message_bytes)
+        self.retries = check_int("retries", retries, 0, MAX_GRPC_ATTEMPTS - 1)
+        self.max_batch = check_int("max_batch", max_batch)
+        self.wait_for_ready = check_bool("wait_for_ready", wait_for_ready)
+        self.validate = check_bool("validate", validate)
         self.target = target
         self.model_name = model_name
         self.signature = signature
-        self.version = version
-        self.version_label = version_label
-        self.timeout = float(timeout)
-        self.max_message_bytes = max_message_bytes
-        self.retries = retries
-        self.max_batch = max_batch
-        self.wait_for_ready = wait_for_ready
-        self.validate = validate
         self._metadata: ModelMetadata | None = None
         self._lock = threading.Lock()
-
-        options = self.channel_options(max_message_bytes, retries, wait_for_ready)
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=options)
+        options = CallOptions(target, self.timeout, self.retries, self.max_message_bytes, self.wait_for_ready)
+        if target.startswith(REST_SCHEMES):
+            self._transport: Any = RestTransport(options, credentials)
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=options)
-        self._predict_stub = self._p["prediction_grpc"].PredictionServiceStub(self._channel)
-        self._model_stub = self._p["model_grpc"].ModelServiceStub(self._channel)
+            self._transport = GrpcTransport(options, credentials)
 
-    # ---------------------------------------------------------------- channel configuration
+    @property
+    def transport(self) -> str:
+        """``"grpc"`` or ``"rest"``: how this client talks to the server."""
+        return self._transport.name
+
     @staticmethod
     def channel_options(
         max_message_bytes: int = 64 * 1024 * 1024, retries: int = 3, wait_for_ready: bool = False
@@ -133,7 +124,7 @@ class ServingClient:
 
         Retries are gRPC's own: a ``retryPolicy`` in the channel's service config retries
         ``UNAVAILABLE`` answers with exponential backoff (0.1 s doubling up to 2 s, jittered),
-        inside the call's deadline.
+        inside the call's deadline. The REST transport follows the same schedule itself.
 
         Example:
             ```python
@@ -145,38 +136,11 @@ class ServingClient:
             assert policy["maxAttempts"] == 4
             ```
         """
-        method_config: dict[str, Any] = {
-            "name": [
-                {"service": "tensorflow.serving.PredictionService"},
-                {"service": "tensorflow.serving.ModelService"},
-            ],
-        }
-        if retries > 0:
-            method_config["retryPolicy"] = {
-                "maxAttempts": retries + 1,
-                "initialBackoff": "0.1s",
-                "maxBackoff": "2s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            }
-        if wait_for_ready:
-            method_config["waitForReady"] = True
-        service_config = {"methodConfig": [method_config]}
-        return [
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.enable_retries", 1 if retries > 0 else 0),
-            ("grpc.service_config", json.dumps(service_config)),
-            # gRPC only retries a call whose request it still holds: keep whole requests.
-            ("grpc.per_rpc_retry_buffer_size", max_message_bytes),
-            # Reconnect quickly after a server restart (the default backoff grows to 120 s).
-            ("grpc.initial_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ]
+        return channel_options(max_message_bytes, retries, wait_for_ready)
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Close the channel; later calls fail.
+        """Close the channel (gRPC) or the kept-alive connections (REST); later calls fail.
 
         Example:
             ```python
@@ -185,7 +149,7 @@ class ServingClient:
             ServingClient("localhost:1", "m").close()
             ```
         """
-        self._channel.close()
+        self._transport.close()
 
     def __enter__(self) -> ServingClient:
         return self
@@ -197,41 +161,18 @@ class ServingClient:
         return f"ServingClient(target={self.target!r}, model_name={self.model_name!r}, signature={self.signature!r})"
 
     # ---------------------------------------------------------------- calls
-    def _model_spec(self, spec: Any, signature: str | None = None) -> None:
-        spec.name = self.model_name
+    def _model_spec(self, signature: str | None = None) -> Any:
+        spec = wire.ModelSpec(name=self.model_name)
         if signature is not None:
             spec.signature_name = signature
         if self.version is not None:
             spec.version.value = self.version
         elif self.version_label is not None:
             spec.version_label = self.version_label
-
-    def _call(self, method: Any, request: Any) -> Any:
-        grpc = self._grpc
-        try:
-            return method(request, timeout=self.timeout)
-        except grpc.RpcError as err:
-            raise self._error(err) from None
-
-    def _error(self, err: Any) -> ServingError:
-        code = err.code()
-        name = code.name if code is not None else "UNKNOWN"
-        details = err.details() or ""
-        hint = ""
-        if name == "UNAVAILABLE":
-            hint = f"Is a server listening there? (tried {self.retries + 1} time(s))"
-        elif name == "DEADLINE_EXCEEDED":
-            hint = f"No answer within timeout={self.timeout:g} s"
-        elif name == "RESOURCE_EXHAUSTED":
-            hint = (
-                f"Raise max_message_bytes (now {self.max_message_bytes}) on the client, "
-                "or lower max_batch; the server has its own limit too"
-            )
-        cls = _ERROR_CLASSES.get(name, ServingError)
-        return cls(name, details, self.target, hint)
+        return spec
 
     def metadata(self, refresh: bool = False) -> ModelMetadata:
-        """Fetch (and cache) the model's signatures with GetModelMetadata.
+        """Fetch (and cache) the model's signatures with GetModelMetadata (REST: ``GET .../metadata``).
 
         Args:
             refresh: ask the server again even when cached.
@@ -252,35 +193,26 @@ class ServingClient:
         with self._lock:
             if self._metadata is not None and not refresh:
                 return self._metadata
-        request = self._p["metadata"].GetModelMetadataRequest()
-        self._model_spec(request.model_spec)
-        request.metadata_field.append("signature_def")
-        response = self._call(self._predict_stub.GetModelMetadata, request)
-        sig_map = self._p["metadata"].SignatureDefMap()
-        if not response.metadata["signature_def"].Unpack(sig_map):
-            raise ServingError(
-                "INTERNAL", "GetModelMetadata answered without a signature_def map", self.target
-            )
-        types_pb2 = self._p["types"]
+        name, version, sig_map = self._transport.metadata(self._model_spec())
         signatures = {
             key: SignatureInfo(
                 method_name=sig.method_name,
-                inputs={k: _tensor_info(v, types_pb2) for k, v in sorted(sig.inputs.items())},
-                outputs={k: _tensor_info(v, types_pb2) for k, v in sorted(sig.outputs.items())},
+                inputs={k: tensor_info(v) for k, v in sorted(sig.inputs.items())},
+                outputs={k: tensor_info(v) for k, v in sorted(sig.outputs.items())},
             )
             for key, sig in sorted(sig_map.signature_def.items())
         }
-        meta = ModelMetadata(response.model_spec.name, int(response.model_spec.version.value), signatures)
+        meta = ModelMetadata(name, version, signatures)
         with self._lock:
             self._metadata = meta
         return meta
 
     def status(self) -> list[VersionStatus]:
-        """Ask ModelService.GetModelStatus for the state of each version.
+        """Ask ModelService.GetModelStatus (REST: ``GET /v1/models/NAME``) for each version's state.
 
         Returns:
             One `VersionStatus` per version the server knows (only the requested one when the
-            client was built with ``version``).
+            client was built with ``version``), sorted by version.
 
         Example:
             ```python
@@ -291,28 +223,20 @@ class ServingClient:
                 print([(v.version, v.state) for v in client.status()])
             ```
         """
-        request = self._p["status"].GetModelStatusRequest()
-        self._model_spec(request.model_spec)
-        response = self._call(self._model_stub.GetModelStatus, request)
-        state_enum = self._p["status"].ModelVersionStatus.State
+        response = self._transport.status(self._model_spec())
         out = []
         for item in response.model_version_status:
-            code = item.status.error_code
+            code = wire.ERROR_CODE.values_by_number.get(item.status.error_code)
+            state = wire.VERSION_STATE.values_by_number.get(item.state)
             out.append(
                 VersionStatus(
                     version=int(item.version),
-                    state=state_enum.Name(item.state),
-                    error_code=self._grpc_code_name(code),
+                    state=state.name if state is not None else str(item.state),
+                    error_code=code.name if code is not None else str(item.status.error_code),
                     error_message=item.status.error_message,
                 )
             )
         return sorted(out, key=lambda v: v.version)
-
-    def _grpc_code_name(self, value: int) -> str:
-        for code in self._grpc.StatusCode:
-            if code.value[0] == value:
-                return code.name
-        return str(value)
 
     def _signature_info(self, signature: str) -> SignatureInfo | None:
         if not self.validate:
@@ -327,6 +251,13 @@ class ServingClient:
             )
         return meta.signatures[signature]
 
+    def _outputs_of(self, signature: str) -> dict[str, TensorInfo] | None:
+        """The signature's outputs from the metadata (fetched only if needed; None if unknown)."""
+        try:
+            return self.metadata().signatures[signature].outputs
+        except (ServingError, KeyError):
+            return None
+
     def _check_input(self, key: str, array: np.ndarray, info: TensorInfo, signature: str) -> np.ndarray:
         where = f"signature {signature!r} of model {self.model_name!r}"
         expected = f"expected {info.describe()} ({where})"
@@ -335,8 +266,8 @@ class ServingClient:
                 raise ServingInvalidArgumentError(
                     "INVALID_ARGUMENT", f"{key}: {expected}, got {array.dtype.name} {list(array.shape)}"
                 )
-        elif info.dtype in _NP_TO_DT:
-            want = np.dtype(info.dtype)
+        elif info.dtype in _NP_TO_DT or info.dtype == "bfloat16":
+            want = np.dtype(np.float32 if info.dtype == "bfloat16" else info.dtype)
             if array.dtype != want:
                 if array.dtype.kind in "biuf" and np.can_cast(array.dtype, want, casting="safe"):
                     array = array.astype(want)
@@ -356,35 +287,23 @@ class ServingClient:
                 )
         return array
 
-    def _predict_once(
-        self, signature: str, inputs: dict[str, np.ndarray], output_filter: Sequence[str] | None
-    ) -> dict[str, np.ndarray]:
-        request = self._p["predict"].PredictRequest()
-        self._model_spec(request.model_spec, signature)
-        for key, array in inputs.items():
-            request.inputs[key].CopyFrom(to_tensor_proto(array))
-        if output_filter:
-            request.output_filter.extend(output_filter)
-        size = request.ByteSize()
-        if size > self.max_message_bytes:
-            raise ServingMessageTooLargeError(
-                "RESOURCE_EXHAUSTED",
-                f"request of {size} bytes is larger than max_message_bytes={self.max_message_bytes}",
-                self.target,
-                "Lower max_batch or raise max_message_bytes",
-            )
-        response = self._call(self._predict_stub.Predict, request)
-        return {key: to_numpy(proto) for key, proto in response.outputs.items()}
-
     def _predict_batched(
-        self, signature: str, key: str, array: np.ndarray, output_filter: Sequence[str] | None
+        self, signature: str, key: str, array: np.ndarray, output_filter: Sequence[str] | None, wire_dtype: str | None
     ) -> dict[str, np.ndarray]:
         if array.ndim == 0 or array.shape[0] == 0:
             raise ValueError(f"{key}: expected a non-empty batch (first axis), got shape {list(array.shape)}")
         if output_filter is not None:
             output_filter = [output_filter] if isinstance(output_filter, str) else list(output_filter)
+        spec = self._model_spec(signature)
+        dtypes = {key: wire_dtype} if wire_dtype else {}
         parts = [
-            self._predict_once(signature, {key: array[start : start + self.max_batch]}, output_filter)
+            self._transport.predict(
+                spec,
+                {key: array[start : start + self.max_batch]},
+                output_filter,
+                dtypes,
+                lambda: self._outputs_of(signature),
+            )
             for start in range(0, array.shape[0], self.max_batch)
         ]
         if len(parts) == 1:
@@ -404,6 +323,17 @@ class ServingClient:
                 self.target,
             )
         return next(iter(info.inputs))
+
+    def _send(
+        self, signature: str, array: np.ndarray, default_key: str, output_filter: Sequence[str] | None
+    ) -> dict[str, np.ndarray]:
+        info = self._signature_info(signature)
+        key = self._input_key(info, default_key, signature)
+        wire_dtype = None
+        if info is not None:
+            array = self._check_input(key, array, info.inputs[key], signature)
+            wire_dtype = "bfloat16" if info.inputs[key].dtype == "bfloat16" else None
+        return self._predict_batched(signature, key, array, output_filter, wire_dtype)
 
     def predict(self, images: Any, output_filter: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Run the float-tensor signature on a batch of images.
@@ -428,20 +358,18 @@ class ServingClient:
                 probs = client.predict(np.zeros((1, 32, 32, 3), "float32"), ["probabilities"])
             ```
         """
-        array = np.asarray(images)
-        info = self._signature_info(self.signature)
-        key = self._input_key(info, "images", self.signature)
-        if info is not None:
-            array = self._check_input(key, array, info.inputs[key], self.signature)
-        return self._predict_batched(self.signature, key, array, output_filter)
+        return self._send(self.signature, np.asarray(images), contract.INPUT_IMAGES, output_filter)
 
     def predict_encoded(
         self,
         images: Iterable[bytes | str | os.PathLike],
         output_filter: Sequence[str] | None = None,
-        signature: str = "serving_bytes",
+        signature: str = contract.SIGNATURE_BYTES,
     ) -> dict[str, np.ndarray]:
         """Send encoded images (JPEG/PNG/... bytes, or paths to such files) to a string signature.
+
+        Over gRPC they travel as a DT_STRING tensor; over REST as ``{"b64": ...}`` objects, as
+        TF Serving's REST API wants binary strings.
 
         Args:
             images: raw file bytes or paths, one per image.
@@ -477,8 +405,4 @@ class ServingClient:
                 raise ValueError(f"images: expected bytes or a path, got {type(item).__name__}")
         array = np.empty(len(blobs), dtype=object)
         array[:] = blobs
-        info = self._signature_info(signature)
-        key = self._input_key(info, "image_bytes", signature)
-        if info is not None:
-            array = self._check_input(key, array, info.inputs[key], signature)
-        return self._predict_batched(signature, key, array, output_filter)
+        return self._send(signature, array, contract.INPUT_BYTES, output_filter)
