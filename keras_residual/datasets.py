@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_residual._validation import check_int
+from keras_residual._validation import check_int, fail
 
 DIGITS_VAL_SIZE = 360
 """Number of validation images in the fixed digits split (1,797 images: 1,437 train / 360 validation)."""
@@ -162,11 +162,10 @@ def fit_channels(images: np.ndarray, channels: int) -> np.ndarray:
         >>> fit_channels(np.ones((1, 4, 4, 3), "float32"), 1).shape
         (1, 4, 4, 1)
     """
-    if channels not in (1, 3) or images.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"real images come with 1 or 3 channels; the model expects channels={channels} and the "
-            f"images have {images.shape[-1]}: pass your own images (calibration_data) or verify=False"
-        )
+    if channels not in (1, 3):
+        fail("channels", "1 or 3 for real images (pass your own images for other channel counts)", channels)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        fail("images", "an NHWC batch with 1 or 3 channels", f"an array of shape {images.shape}")
     if images.shape[-1] == channels:
         return images
     if channels == 1:
@@ -225,8 +224,18 @@ def _square_photos() -> np.ndarray:
     return photos
 
 
-def folder_images(folder: str | Path, height: int, width: int, channels: int) -> np.ndarray:
+def folder_images(
+    folder: str | Path, height: int, width: int, channels: int, name: str = "folder"
+) -> np.ndarray:
     """Every image file in ``folder`` (sorted by name, sub-folders included) as one batch.
+
+    Args:
+        folder: The directory to read.
+        height: Height the images are resized to.
+        width: Width the images are resized to.
+        channels: 1 (greyscale) or 3 (RGB).
+        name: The argument name error messages use for ``folder`` (``"calibration_data"`` when
+            the folder came from that argument).
 
     Raises:
         ValueError: ``folder`` is not a directory or holds no image file.
@@ -238,12 +247,10 @@ def folder_images(folder: str | Path, height: int, width: int, channels: int) ->
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"calibration_data={str(folder)!r} is not a directory of images (or 'digits')")
+        fail(name, "a directory of images", str(folder))
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ValueError(
-            f"calibration_data={str(folder)!r} holds no image file ({', '.join(IMAGE_SUFFIXES)})"
-        )
+        fail(name, f"a directory holding image files ({', '.join(IMAGE_SUFFIXES)})", str(folder))
     mode = "L" if channels == 1 else "RGB"
     arrays = []
     for file in files:

@@ -4,6 +4,9 @@ The graph is converted from the model's float tensor endpoint: one input ``image
 pixels, dynamic batch, the model's preprocessing inside. Mixed-precision models are exported from a
 float32 rebuild of the same weights, so every export has float32 parity. ``precision="float16"`` and
 ``quantize="int8"`` derive smaller files from the verified float32 graph (see `onnx_quantize`).
+
+`export_onnx` runs four stages, each a function below: convert (`convert_model`), verify the
+float32 graph against Keras, derive the float16 or INT8 file, publish it atomically.
 """
 
 from __future__ import annotations
@@ -11,15 +14,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import keras
 import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-INPUT_NAME = "images"
-PRECISIONS = ("float32", "float16")
+from keras_residual import contract, precision
+from keras_residual._atomic import atomic_path, staging_dir
+from keras_residual._validation import check_bool, check_choice, check_int, check_positive_float, fail
+from keras_residual.export import onnx_images, onnx_quantize
+from keras_residual.export.rebuild import rebuild_with_policy
+
+INPUT_NAME = contract.INPUT_IMAGES
+PRECISIONS = precision.ONNX_PRECISIONS
 QUANTIZATIONS = (None, "int8")
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # QDQ per-channel quantization and the Squeeze/Unsqueeze forms tf2onnx emits today
@@ -162,7 +174,9 @@ def export_onnx(
         model: A built Keras model with one NHWC image input (float pixels).
         path: Target ``.onnx`` file; parent folders are created.
         opset: ONNX opset (13-18); ``None`` means 17.
-        precision: ``"float32"`` or ``"float16"`` (float16 weights and compute, float32 I/O).
+        precision: A name from ``keras_residual.precision.ONNX_PRECISIONS``: ``"float32"`` (also
+            ``"auto"``) or ``"float16"`` (also ``"mixed_float16"``): float16 weights and compute,
+            float32 I/O.
         quantize: ``None`` or ``"int8"``: static INT8, QDQ format, per-channel weights, calibrated
             on real images. Needs ``precision="float32"``.
         calibration_data: For INT8: ``None``/``"digits"`` (128 digits calibrate, 360 held-out
@@ -198,23 +212,17 @@ def export_onnx(
         ```
     """
     started = time.perf_counter()
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"path={str(path)!r} is a directory; give the target .onnx file")
-    opset, atol = _check_arguments(opset, precision, quantize, atol, verify)
-    _check_calibration_data(calibration_data, quantize)
+    args = _check_arguments(path, opset, precision, quantize, calibration_data, verify, atol)
     onnx, ort = _onnx_modules()
-    from keras_residual.export import onnx_images, onnx_quantize
-
     export_model, rebuilt = _float32_model(model)
-    height, width, channels = _image_size(export_model)
+    shape = _image_size(export_model)
     output_names = _output_names(export_model)
-    proto = convert_model(export_model, output_names, opset)
+    proto = convert_model(export_model, output_names, args.opset)
     report = ExportReport(
-        path=path,
-        opset=opset,
-        precision=precision,
-        quantize=quantize,
+        path=args.path,
+        opset=args.opset,
+        precision=args.dtype,
+        quantize=args.quantize,
         input_shape=(None, *export_model.input_shape[1:]),
         output_names=output_names,
         node_counts={},
@@ -222,55 +230,120 @@ def export_onnx(
         source_policy=_policy_name(model),
         rebuilt_float32=rebuilt,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as work:
-        work = Path(work)
-        float32_path = work / "float32.onnx"
-        float32_session = _save_and_load(onnx, ort, proto, float32_path)
-        report.float32_file_size = float32_path.stat().st_size
-        final_path, final_session = float32_path, float32_session
-        images = reference = None
-        if verify:
-            images = onnx_images.verification_images(height, width, channels)
-            reference = _keras_outputs(export_model, images)
-            float32_atol = atol if precision == "float32" else FLOAT32_ATOL
-            float32_diffs = _check_parity(
-                float32_session, output_names, images, reference, float32_atol, "float32"
-            )
-            report.float32_max_abs_diff = float32_diffs[0]
-            report.verify_images = len(images)
-            if rebuilt:
-                source = _keras_outputs(model, images)
-                report.source_max_abs_diff = max(
-                    _diffs(s, r)[0] for s, r in zip(source, reference, strict=True)
-                )
-        final_proto = proto
-        if precision == "float16":
-            final_path, final_proto = work / "float16.onnx", onnx_quantize.to_float16(proto)
-            final_session = _save_and_load(onnx, ort, final_proto, final_path)
-        if quantize == "int8":
-            calibration, held_out, report.calibration_source = onnx_images.calibration_split(
-                calibration_data, height, width, channels
-            )
-            final_path = work / "int8.onnx"
-            onnx_quantize.quantize_int8(float32_path, final_path, INPUT_NAME, calibration)
-            final_session = _load(onnx, ort, final_path)
-            final_proto = onnx.load(str(final_path))
-            report.top1_agreement = _top1_agreement(final_session, float32_session, output_names[0], held_out)
-            report.calibration_images, report.heldout_images = len(calibration), len(held_out)
-        if verify:
-            report.atol = None if quantize else atol
-            report.max_abs_diff, report.max_rel_diff = (
-                float32_diffs
-                if final_session is float32_session
-                else _check_parity(final_session, output_names, images, reference, report.atol, precision)
-            )
-        report.node_counts = node_counts(final_proto)
-        report.file_size = final_path.stat().st_size
-        report.size_reduction = report.float32_file_size / report.file_size
-        os.replace(final_path, path)
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    with staging_dir(args.path) as work:
+        float32 = _Graph.save(onnx, ort, proto, work / "float32.onnx")
+        report.float32_file_size = float32.size
+        check = _verify_float32(float32, model, export_model, rebuilt, shape, args, report)
+        final = _derive(onnx, ort, float32, work, shape, args, report)
+        if check is not None:
+            _verify_final(final, float32, check, args, report)
+        _publish(final, args.path, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class _Arguments:
+    """``export_onnx``'s arguments, checked, with the defaults filled in."""
+
+    path: Path
+    opset: int
+    dtype: str  # "float32" or "float16": what the final graph computes in
+    quantize: str | None
+    calibration_data: Any
+    verify: bool
+    atol: float
+
+
+@dataclasses.dataclass
+class _Graph:
+    """One ONNX file in the work folder with its parsed proto and its ONNX Runtime session."""
+
+    path: Path
+    proto: Any
+    session: Any
+
+    @property
+    def size(self) -> int:
+        """Size of the file in bytes."""
+        return self.path.stat().st_size
+
+    @classmethod
+    def save(cls, onnx, ort, proto, path: Path) -> _Graph:
+        """Write ``proto`` to ``path`` and load it back (checker + session)."""
+        onnx.save(proto, str(path))
+        return cls(path, proto, _load(onnx, ort, path))
+
+    @classmethod
+    def load(cls, onnx, ort, path: Path) -> _Graph:
+        """Load a file another tool wrote (checker + session)."""
+        session = _load(onnx, ort, path)
+        return cls(path, onnx.load(str(path)), session)
+
+
+@dataclasses.dataclass
+class _Check:
+    """The real images of the parity check, Keras's outputs on them and the float32 graph's diffs."""
+
+    images: np.ndarray
+    reference: list[np.ndarray]
+    float32_diffs: tuple[float, float]
+
+
+def _verify_float32(float32, model, export_model, rebuilt, shape, args, report) -> _Check | None:
+    """Stage 2: compare the float32 graph with Keras on real images (``None`` when ``verify=False``)."""
+    if not args.verify:
+        return None
+    images = onnx_images.verification_images(*shape)
+    reference = _keras_outputs(export_model, images)
+    float32_atol = args.atol if args.dtype == "float32" else FLOAT32_ATOL
+    names = report.output_names
+    diffs = _check_parity(float32.session, names, images, reference, float32_atol, "float32")
+    report.float32_max_abs_diff = diffs[0]
+    report.verify_images = len(images)
+    if rebuilt:
+        source = _keras_outputs(model, images)
+        report.source_max_abs_diff = max(_diffs(s, r)[0] for s, r in zip(source, reference, strict=True))
+    return _Check(images, reference, diffs)
+
+
+def _derive(onnx, ort, float32, work: Path, shape, args, report) -> _Graph:
+    """Stage 3: the file to publish: the float32 graph itself, its float16 form, or its INT8 form."""
+    if args.dtype == "float16":
+        return _Graph.save(onnx, ort, onnx_quantize.to_float16(float32.proto), work / "float16.onnx")
+    if args.quantize != "int8":
+        return float32
+    calibration, held_out, report.calibration_source = onnx_images.calibration_split(
+        args.calibration_data, *shape
+    )
+    onnx_quantize.quantize_int8(float32.path, work / "int8.onnx", INPUT_NAME, calibration)
+    int8 = _Graph.load(onnx, ort, work / "int8.onnx")
+    report.top1_agreement = _top1_agreement(
+        int8.session, float32.session, report.output_names[0], held_out
+    )
+    report.calibration_images, report.heldout_images = len(calibration), len(held_out)
+    return int8
+
+
+def _verify_final(final, float32, check: _Check, args, report) -> None:
+    """Stage 3b: the parity of the file to publish (INT8 is reported, not held to ``atol``)."""
+    report.atol = None if args.quantize else args.atol
+    if final is float32:
+        report.max_abs_diff, report.max_rel_diff = check.float32_diffs
+        return
+    report.max_abs_diff, report.max_rel_diff = _check_parity(
+        final.session, report.output_names, check.images, check.reference, report.atol, args.dtype
+    )
+
+
+def _publish(final: _Graph, path: Path, report) -> None:
+    """Stage 4: fill in the file's figures and move it to ``path`` in one atomic rename."""
+    report.node_counts = node_counts(final.proto)
+    report.file_size = final.size
+    report.size_reduction = report.float32_file_size / report.file_size
+    with atomic_path(path) as tmp:
+        os.replace(final.path, tmp)
 
 
 def convert_model(model, output_names: tuple[str, ...], opset: int = DEFAULT_OPSET):
@@ -290,9 +363,6 @@ def convert_model(model, output_names: tuple[str, ...], opset: int = DEFAULT_OPS
     Example:
         >>> proto = convert_model(model, ("probabilities",))  # doctest: +SKIP
     """
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     tf2onnx = _tf2onnx()
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_NAME)
 
@@ -366,7 +436,7 @@ def unsupported_ops(model_proto) -> dict[str, int]:
         >>> unsupported_ops(proto)  # doctest: +SKIP
         {'DecodeJpeg': 1}
     """
-    import onnx
+    import onnx  # optional extra [onnx]
 
     found: Counter = Counter()
     for node in _all_nodes(model_proto.graph):
@@ -393,58 +463,59 @@ def _all_nodes(graph):
                 yield from _all_nodes(subgraph)
 
 
-def _check_arguments(opset, precision, quantize, atol, verify):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-    if quantize and precision != "float32":
-        raise ValueError(
-            f"quantize={quantize!r} starts from float32: use precision='float32', got {precision!r}"
-        )
+def _check_arguments(path, opset, precision_name, quantize, calibration_data, verify, atol) -> _Arguments:
+    """Check every argument of ``export_onnx`` and fill in the defaults."""
+    path = Path(path)
+    if path.is_dir():
+        fail("path", "the target .onnx file, not a directory", str(path))
+    precision.check_precision("precision", precision_name, PRECISIONS)
+    dtype = precision.compute_dtype(precision_name)
+    check_choice("quantize", quantize, QUANTIZATIONS)
+    if quantize and dtype != "float32":
+        fail("precision", f"'float32' when quantize={quantize!r} (INT8 starts from float32)", precision_name)
     max_opset = max(_tf2onnx().constants.OPSET_TO_IR_VERSION)
-    if opset is None:
-        opset = DEFAULT_OPSET
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset:
-        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {max_opset}, got {opset!r}")
+    opset = check_int("opset", DEFAULT_OPSET if opset is None else opset, MIN_OPSET, max_opset)
     if atol is None:
-        atol = FLOAT16_ATOL if precision == "float16" else FLOAT32_ATOL
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not atol > 0:
-        raise ValueError(f"atol must be a positive number, got {atol!r}")
-    if not isinstance(verify, bool):
-        raise ValueError(f"verify must be True or False, got {verify!r}")
-    return opset, float(atol)
+        atol = FLOAT16_ATOL if dtype == "float16" else FLOAT32_ATOL
+    atol = check_positive_float("atol", atol)
+    check_bool("verify", verify)
+    _check_calibration_data(calibration_data, quantize)
+    return _Arguments(path, opset, dtype, quantize, calibration_data, verify, atol)
 
 
-def _check_calibration_data(calibration_data, quantize):
+def _check_calibration_data(calibration_data, quantize) -> None:
     if calibration_data is None:
         return
     if quantize is None:
-        raise ValueError("calibration_data only applies with quantize='int8'")
-    if isinstance(calibration_data, np.ndarray) and calibration_data.ndim == 4:
+        fail("calibration_data", "None unless quantize='int8'", calibration_data)
+    if isinstance(calibration_data, np.ndarray):
+        if calibration_data.ndim != 4:
+            raise ValueError(
+                "`calibration_data` must be an NHWC array of raw pixels; received calibration_data="
+                f"an array of shape {calibration_data.shape}."
+            )
         return
     if isinstance(calibration_data, (str, Path)):
         if str(calibration_data) == "digits" or Path(calibration_data).is_dir():
             return
-        raise ValueError(
-            f"calibration_data={str(calibration_data)!r} is not a directory of images (or 'digits')"
-        )
-    raise ValueError(
-        "calibration_data must be None, 'digits', a folder of images or an NHWC array of raw pixels, "
-        f"got {type(calibration_data).__name__}"
+        fail("calibration_data", "'digits' or a directory of images", str(calibration_data))
+    fail(
+        "calibration_data",
+        "None, 'digits', a folder of images or an NHWC array of raw pixels",
+        calibration_data,
     )
 
 
 def _tf2onnx():
     try:
-        import tf2onnx
+        import tf2onnx  # optional extra [onnx]: imported on use so export_saved_model works without it
     except ImportError as err:
         raise ImportError("ONNX export needs tf2onnx: pip install 'keras-residual[onnx]'") from err
     return tf2onnx
 
 
 def _onnx_modules():
-    try:
+    try:  # optional extra [onnx]
         import onnx
         import onnxruntime
     except ImportError as err:
@@ -460,33 +531,37 @@ def _policy_name(model) -> str:
 
 def _float32_model(model):
     """Return ``(float32 model, rebuilt)``: the model itself, or its float32 rebuild when any layer is mixed."""
-    import keras
-
     if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
+        fail("model", "a keras.Model", model)
     policies = {_policy_name(layer) for layer in model._flatten_layers(include_self=True)}
     if policies <= {"float32"}:
         return model, False
-    from keras_residual.export.rebuild import rebuild_with_policy
-
     return rebuild_with_policy(model, "float32"), True
 
 
 def _image_size(model) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of the model's NHWC image input (224 where it is not fixed)."""
     try:
         shape = tuple(model.input_shape)
     except (AttributeError, ValueError) as err:
-        raise ValueError("model has no known input shape: build it (call it once) before exporting") from err
-    if len(shape) != 4 or isinstance(shape[0], (list, tuple)):
-        raise ValueError(f"model must take one image batch [batch, H, W, C], its input shape is {shape}")
-    if getattr(model, "data_format", "channels_last") == "channels_first":
         raise ValueError(
-            "model has data_format='channels_first'; the ONNX input 'images' is NHWC: rebuild it channels_last"
+            "`model` must be built (call it once) before exporting; received a model with no input shape."
+        ) from err
+    if len(shape) != 4 or isinstance(shape[0], (list, tuple)):
+        _bad_model(f"take one image batch [batch, H, W, C]; received a model with input shape {shape}")
+    if getattr(model, "data_format", "channels_last") == "channels_first":
+        _bad_model(
+            f"be channels_last (the ONNX input {INPUT_NAME!r} is NHWC); received a model with "
+            "data_format='channels_first': rebuild it channels_last"
         )
     if shape[-1] is None:
-        raise ValueError(f"model input needs a known channel count (channels last), got input shape {shape}")
+        _bad_model(f"have a known channel count (channels last); received a model with input shape {shape}")
     height, width = (DEFAULT_IMAGE_SIZE if d is None else int(d) for d in shape[1:3])
     return height, width, int(shape[-1])
+
+
+def _bad_model(requirement: str) -> None:
+    raise ValueError(f"`model` must {requirement}.")
 
 
 def _output_names(model) -> tuple[str, ...]:
@@ -495,16 +570,11 @@ def _output_names(model) -> tuple[str, ...]:
     if outputs is not None and len(outputs) > 1:
         return tuple(model.output_names)
     if getattr(model, "include_top", None) is False:
-        return ("features",)
+        return (contract.OUTPUT_FEATURES,)
     activation = getattr(model.layers[-1], "activation", None) if model.layers else None
     if getattr(activation, "__name__", "") == "softmax" or getattr(model.layers[-1], "name", "") == "softmax":
-        return ("probabilities",)
+        return (contract.OUTPUT_PROBABILITIES,)
     return ("outputs",)
-
-
-def _save_and_load(onnx, ort, proto, path: Path):
-    onnx.save(proto, str(path))
-    return _load(onnx, ort, path)
 
 
 def _load(onnx, ort, path: Path):
@@ -516,8 +586,6 @@ def _load(onnx, ort, path: Path):
 
 
 def _keras_outputs(model, images: np.ndarray, batch_size: int = 16) -> list[np.ndarray]:
-    import keras
-
     chunks = []
     for start in range(0, len(images), batch_size):
         outputs = model(images[start : start + batch_size], training=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_residual._validation import fail
 from keras_residual.datasets import digits_images, fit_channels, folder_images, resize_images, sample_photos
 
 CALIBRATION_IMAGES = 128  # digits training images used to calibrate INT8 ranges
@@ -58,18 +59,18 @@ def calibration_split(calibration_data, height: int, width: int, channels: int):
         train, held_out = digits_images(height, width, channels, train_count=CALIBRATION_IMAGES)
         return train, held_out, "digits"
     if isinstance(calibration_data, (str, Path)):
-        images, source = folder_images(calibration_data, height, width, channels), str(calibration_data)
+        images = folder_images(calibration_data, height, width, channels, name="calibration_data")
+        source = str(calibration_data)
     elif isinstance(calibration_data, np.ndarray) and calibration_data.ndim == 4:
         images = fit_channels(resize_images(calibration_data, height, width), channels)
         source = "array"
     else:
-        raise ValueError(
-            "calibration_data must be None, 'digits', a folder of images or an NHWC array of raw "
-            f"pixels, got {type(calibration_data).__name__}"
+        fail(
+            "calibration_data",
+            "None, 'digits', a folder of images or an NHWC array of raw pixels",
+            calibration_data,
         )
     if len(images) < 4:
-        raise ValueError(
-            f"calibration_data needs at least 4 images (3/4 calibrate, 1/4 held out), got {len(images)}"
-        )
+        fail("calibration_data", "at least 4 images (3/4 calibrate, 1/4 held out)", f"{len(images)} images")
     cut = (3 * len(images)) // 4
     return images[:cut], images[cut:], source

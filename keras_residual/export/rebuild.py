@@ -12,9 +12,10 @@ from typing import Any
 
 import keras
 
+from keras_residual import precision
+
 __all__ = ["rebuild_with_policy"]
 
-_COMPUTE_DTYPES = ("float32", "bfloat16")
 _MIXED = ("mixed_float16", "mixed_bfloat16")
 _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
 
@@ -91,7 +92,9 @@ def rebuild_with_policy(model: keras.Model, compute_dtype: str = "float32") -> k
 
     Args:
         model: A built Keras model.
-        compute_dtype: ``"float32"`` (default) or ``"bfloat16"``.
+        compute_dtype: ``"float32"`` (default) or ``"bfloat16"``; the precision names
+            ``"auto"`` (float32) and ``"mixed_bfloat16"`` (bfloat16) are accepted too
+            (``keras_residual.precision.SAVED_MODEL_PRECISIONS``).
 
     Returns:
         A new, uncompiled ``keras.Model``; ``model`` itself is not modified. When the model already
@@ -118,23 +121,19 @@ def rebuild_with_policy(model: keras.Model, compute_dtype: str = "float32") -> k
         assert fp32.layers[1].compute_dtype == "float32"
         ```
     """
-    if compute_dtype not in _COMPUTE_DTYPES:
-        raise ValueError(f"compute_dtype must be one of {list(_COMPUTE_DTYPES)}, got {compute_dtype!r}")
-    target = "float32" if compute_dtype == "float32" else "mixed_bfloat16"
+    precision.check_precision("compute_dtype", compute_dtype, precision.SAVED_MODEL_PRECISIONS)
+    compute = precision.compute_dtype(compute_dtype)
+    target = "float32" if compute == "float32" else "mixed_bfloat16"
     config = keras.saving.serialize_keras_object(model)
     replace = {name: target for name in _MIXED}
     keep: frozenset[str] = frozenset()
-    if compute_dtype == "bfloat16" and not (_policy_names(model) & set(_MIXED)):
+    if compute == "bfloat16" and not (_policy_names(model) & set(_MIXED)):
         replace["float32"] = target
         keep = _output_layer_names(config)
     config = _rewrite(copy.deepcopy(config), replace, keep)
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(target)
-    try:
+    # Subclassed models that read the global policy in their constructor follow the target.
+    with precision.dtype_policy(target):
         rebuilt = keras.saving.deserialize_keras_object(config)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
     if not rebuilt.built:
         rebuilt.build(model.input_shape)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import keras
 
+from keras_residual import precision as precision_lib
 from keras_residual.training import distributed
-from keras_residual.training import precision as precision_lib
 from keras_residual.training.data import ImageDataset, from_arrays, load_dataset
 from keras_residual.training.pipeline import make_pipeline, recipe_augmenter
 from keras_residual.training.recipe import Recipe, build_loss, build_optimizer, build_schedule

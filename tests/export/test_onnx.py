@@ -214,15 +214,20 @@ def test_parity_failure_raises_and_keeps_the_previous_file(tmp_path, monkeypatch
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"precision": "int4"}, "precision must be one of"),
-        ({"quantize": "int4"}, "quantize must be one of"),
-        ({"quantize": "int8", "precision": "float16"}, "precision='float32'"),
-        ({"opset": 9}, "opset must be an integer from 13"),
-        ({"opset": "17"}, "opset must be an integer"),
-        ({"atol": 0}, "atol must be a positive number"),
-        ({"verify": "yes"}, "verify must be True or False"),
-        ({"quantize": "int8", "calibration_data": 3}, "calibration_data must be"),
-        ({"quantize": "int8", "calibration_data": "no/such/folder"}, "is not a directory"),
+        ({"precision": "int4"}, "`precision` must be one of"),
+        ({"precision": "bfloat16"}, "`precision` must be one of"),
+        ({"quantize": "int4"}, "`quantize` must be one of"),
+        ({"quantize": "int8", "precision": "float16"}, "`precision` must be 'float32' when quantize='int8'"),
+        ({"opset": 9}, r"`opset` must be an integer in \[13, "),
+        ({"opset": "17"}, "`opset` must be an integer"),
+        ({"atol": 0}, "`atol` must be a number > 0"),
+        ({"verify": "yes"}, "`verify` must be True or False"),
+        ({"quantize": "int8", "calibration_data": 3}, "`calibration_data` must be"),
+        ({"calibration_data": "digits"}, "`calibration_data` must be None unless quantize='int8'"),
+        (
+            {"quantize": "int8", "calibration_data": "no/such/folder"},
+            "`calibration_data` must be 'digits' or a directory of images; received calibration_data='no/such",
+        ),
     ],
 )
 def test_bad_arguments_are_value_errors(tmp_path, kwargs, message):
@@ -235,12 +240,24 @@ def test_models_that_are_not_nhwc_image_models_are_rejected(tmp_path):
     vector = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match=r"one image batch \[batch, H, W, C\]"):
         export_onnx(vector, tmp_path / "vector.onnx")
-    with pytest.raises(ValueError, match="model must be a keras.Model"):
+    with pytest.raises(ValueError, match="`model` must be a keras.Model"):
         export_onnx("model.keras", tmp_path / "string.onnx")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_directory_target_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="is a directory"):
+    with pytest.raises(ValueError, match="`path` must be the target .onnx file, not a directory"):
         export_onnx(tiny_model(size=16), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype"),
+    [("auto", "float32"), ("float32", "float32"), ("mixed_float16", "float16"), ("float16", "float16")],
+)
+def test_precision_vocabulary_maps_to_the_graph_dtype(tmp_path, name, dtype):
+    import keras_residual.export.onnx as onnx_module
+
+    args = onnx_module._check_arguments(tmp_path / "m.onnx", None, name, None, None, True, None)
+    assert args.dtype == dtype
+    assert args.atol == (FLOAT16_ATOL if dtype == "float16" else FLOAT32_ATOL)

@@ -124,3 +124,11 @@ def test_global_policy_restored_and_bad_dtype_rejected():
     with pytest.raises(ValueError, match="compute_dtype.*'float16'"):
         rebuild_with_policy(model, compute_dtype="float16")
     assert keras.config.dtype_policy().name == "mixed_float16"
+
+
+@pytest.mark.parametrize(("name", "compute"), [("auto", "float32"), ("mixed_bfloat16", "bfloat16")])
+def test_precision_vocabulary_names_are_accepted(name, compute):
+    rebuilt = rebuild_with_policy(_tiny("mixed_float16"), compute_dtype=name)
+    conv = next(layer for layer in rebuilt.layers if isinstance(layer, keras.layers.Conv2D))
+    assert conv.compute_dtype == compute
+    assert keras.config.dtype_policy().name == "float32"
