@@ -35,6 +35,9 @@ SAVED_MODEL_PRECISIONS = ("auto", "float32", "mixed_bfloat16", "bfloat16")
 ONNX_PRECISIONS = ("auto", "float32", "mixed_float16", "float16")
 """Names accepted by ``export_onnx(precision=...)`` / ``export onnx --precision``."""
 
+OPENVINO_PRECISIONS = ("float32", "bfloat16", "int8")
+"""Names accepted by ``export_openvino(precision=...)``; ``int8`` is NNCF post-training quantization."""
+
 _COMPUTE = {
     "auto": "float32",
     "float32": "float32",
