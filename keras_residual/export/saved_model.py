@@ -1,24 +1,37 @@
 """Export a Keras image model as a versioned SavedModel that TF Serving loads and serves.
 
 The export is written with ``keras.export.ExportArchive`` into a hidden temporary directory beside
-the target and renamed into place, so TF Serving (which polls the base path for integer-named
-directories) never sees a half-written version.
+the target and renamed into place (``keras_residual._atomic``), so TF Serving (which polls the base
+path for integer-named directories) never sees a half-written version. The serving graph itself
+(signatures, shape guard, decompression-bomb guard, batch 0) is in
+``keras_residual.export.serving_graph``; the names it promises are in ``keras_residual.contract``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import socket
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+from keras_residual import __version__, _atomic, _validation, contract, precision
+from keras_residual.contract import (
+    CLASS_NAMES_FILE,
+    EXPORT_CONFIG_FILE,
+    INPUT_BYTES,
+    INPUT_IMAGES,
+    SIGNATURE_BYTES,
+    SIGNATURE_IMAGES,
+    WARMUP_FILE,
+)
+from keras_residual.export.rebuild import rebuild_with_policy
+from keras_residual.export.serving_graph import ServingSpec, build_archive
+from keras_residual.models import list_presets
 
 __all__ = [
     "CLASS_NAMES_FILE",
@@ -32,16 +45,7 @@ __all__ = [
     "next_version",
 ]
 
-SIGNATURE_IMAGES = "serving_default"
-SIGNATURE_BYTES = "serving_bytes"
-INPUT_IMAGES = "images"
-INPUT_BYTES = "image_bytes"
-CLASS_NAMES_FILE = "class_names.json"
-EXPORT_CONFIG_FILE = "export_config.json"
-WARMUP_FILE = "tf_serving_warmup_requests"
 WARMUP_BATCH = 8
-_TMP_PREFIX = ".tmp-export-"
-_OLD_PREFIX = ".old-export-"
 _RESIZE_METHODS = (
     "bilinear",
     "nearest",
@@ -52,9 +56,6 @@ _RESIZE_METHODS = (
     "gaussian",
     "mitchellcubic",
 )
-_COMPUTE_DTYPES = ("float32", "bfloat16")
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-_DECODE_ERROR = "image could not be decoded: the bytes are not a JPEG, PNG, GIF or BMP image"
 
 
 def next_version(base_path: str | os.PathLike) -> int:
@@ -88,6 +89,7 @@ def export_saved_model(
     compute_dtype: str = "float32",
     warmup: bool = True,
     overwrite: bool = False,
+    max_pixels: int = contract.DEFAULT_MAX_PIXELS,
 ) -> Path:
     """Export an image model for TF Serving as ``base_path/<version>/``.
 
@@ -107,7 +109,10 @@ def export_saved_model(
 
     Images of another size than the serving size are rejected with INVALID_ARGUMENT (TF Serving does
     not check shapes itself), and bytes that are not an image give INVALID_ARGUMENT saying the image
-    could not be decoded. Inputs and outputs are float32 whatever the model's dtype policy.
+    could not be decoded. An encoded image whose header claims more than ``max_pixels`` pixels is
+    rejected with INVALID_ARGUMENT naming its size before anything is decoded (decompression bombs).
+    A batch of 0 images returns correctly shaped empty outputs. Inputs and outputs are float32
+    whatever the model's dtype policy.
 
     Args:
         model: A built single-input, single-output Keras image model. Clients always send NHWC;
@@ -122,10 +127,14 @@ def export_saved_model(
             input size; must match the model's size otherwise.
         resize: ``tf.image.resize`` method for ``serving_bytes``: one of ``bilinear``, ``nearest``,
             ``bicubic``, ``area``, ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``.
-        compute_dtype: ``"float32"`` (default; a mixed-precision model is rebuilt under float32 with
-            the same weights) or ``"bfloat16"`` (a ``mixed_bfloat16`` graph, for GPUs/TPUs).
+        compute_dtype: a name from ``keras_residual.precision.SAVED_MODEL_PRECISIONS``:
+            ``"float32"`` or ``"auto"`` (default float32; a mixed-precision model is rebuilt under
+            float32 with the same weights) or ``"bfloat16"`` / ``"mixed_bfloat16"`` (a
+            ``mixed_bfloat16`` graph, for GPUs/TPUs).
         warmup: Write ``assets.extra/tf_serving_warmup_requests`` (needs tensorflow-serving-api).
         overwrite: Replace an existing version directory; otherwise an existing one is an error.
+        max_pixels: Largest ``height * width`` an image header may claim in ``serving_bytes``
+            (default 40 megapixels; recorded in ``export_config.json``).
 
     Returns:
         The version directory (``base_path/<version>``).
@@ -151,26 +160,49 @@ def export_saved_model(
         assert path.name == "1" and (path / "saved_model.pb").exists()
         ```
     """
-    import tensorflow as tf
+    _check_backend()
+    _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels)
+    plan = _plan(model, class_names, top_k, image_size, resize, max_pixels)
+    if warmup:
+        _require_serving_api()
+    base = _prepare_base(base_path)
+    version = next_version(base) if version is None else version
+    target = base / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"version {version} already exists at {target}; pass overwrite=True to replace it"
+        )
+    dtype = precision.compute_dtype(compute_dtype)
+    serving_model = _serving_model(model, dtype)
+    config = _export_config(model, serving_model, version=version, spec=plan, compute_dtype=dtype)
+    with _atomic.staging_dir(target) as staging:
+        _write_version(staging, serving_model, plan, config, warmup, model_name=base.name)
+        _atomic.publish_dir(staging, target, overwrite)
+    return target
 
+
+def _check_backend() -> None:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             f"export_saved_model needs the TensorFlow backend, the Keras backend is "
             f"{keras.backend.backend()!r}: run with KERAS_BACKEND=tensorflow"
         )
+
+
+def _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels) -> None:
     if len(model.inputs or []) != 1:
         raise ValueError(f"model must have exactly one image input, got {len(model.inputs or [])} inputs")
     if len(model.outputs or []) != 1:
         raise ValueError(f"model must have exactly one output, got {len(model.outputs or [])} outputs")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
-    if resize not in _RESIZE_METHODS:
-        raise ValueError(f"resize must be one of {list(_RESIZE_METHODS)}, got {resize!r}")
-    if compute_dtype not in _COMPUTE_DTYPES:
-        raise ValueError(f"compute_dtype must be one of {list(_COMPUTE_DTYPES)}, got {compute_dtype!r}")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-        raise ValueError(f"version must be a non-negative integer or None, got {version!r}")
+    _validation.check_int("top_k", top_k, 1)
+    _validation.check_choice("resize", resize, _RESIZE_METHODS)
+    precision.check_precision("compute_dtype", compute_dtype, precision.SAVED_MODEL_PRECISIONS)
+    _validation.check_optional_int("version", version, 0)
+    _validation.check_int("max_pixels", max_pixels, 1)
 
+
+def _plan(model, class_names, top_k, image_size, resize, max_pixels) -> ServingSpec:
+    """Everything the serving graph needs, checked against the model."""
     channels_first = _is_channels_first(model)
     height, width, channels = _serving_size(model, image_size, channels_first)
     features_only = _is_backbone(model)
@@ -183,57 +215,38 @@ def export_saved_model(
             raise ValueError(
                 f"class_names has {len(class_names)} entries but the model has {num_classes} classes"
             )
-    if warmup:
-        _require_serving_api()
+    return ServingSpec(
+        height=height,
+        width=width,
+        channels=channels,
+        channels_first=channels_first,
+        class_names=class_names,
+        top_k=min(top_k, num_classes) if num_classes else None,
+        resize=resize,
+        apply_softmax=not features_only and _outputs_logits(model),
+        max_pixels=max_pixels,
+    )
 
+
+def _prepare_base(base_path: str | os.PathLike) -> Path:
     base = Path(base_path)
     if base.exists() and not base.is_dir():
         raise ValueError(f"base_path must be a directory, got the file {str(base)!r}")
     base.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(base)
-    if version is None:
-        version = next_version(base)
-    target = base / str(version)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"version {version} already exists at {target}; pass overwrite=True to replace it"
-        )
+    _atomic.remove_stale_temporaries(base)
+    return base
 
-    serving_model = _serving_model(model, compute_dtype)
-    k = min(top_k, num_classes) if num_classes else None
-    archive = _build_archive(
-        tf,
-        serving_model,
-        (height, width, channels),
-        channels_first=channels_first,
-        class_names=class_names,
-        top_k=k,
-        resize=resize,
-        apply_softmax=not features_only and _outputs_logits(model),
-    )
-    config = _export_config(
-        model,
-        serving_model,
-        version=version,
-        size=(height, width, channels),
-        class_names=class_names,
-        top_k=k,
-        resize=resize,
-        compute_dtype=compute_dtype,
-        features_only=features_only,
-    )
 
-    with _staging_dir(base, version) as staging:
-        archive.write_out(str(staging), verbose=False)
-        assets = staging / "assets"
-        assets.mkdir(exist_ok=True)
-        if class_names is not None:
-            (assets / CLASS_NAMES_FILE).write_text(json.dumps(class_names, indent=1) + "\n")
-        (assets / EXPORT_CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-        if warmup:
-            _write_warmup(tf, staging, base.name, (height, width, channels))
-        _publish(staging, target, overwrite)
-    return target
+def _write_version(staging: Path, serving_model, spec: ServingSpec, config: dict, warmup: bool, model_name: str):
+    """Write the SavedModel, its assets and warmup records into the staging directory."""
+    build_archive(serving_model, spec).write_out(str(staging), verbose=False)
+    assets = staging / contract.ASSETS_DIR
+    assets.mkdir(exist_ok=True)
+    if spec.class_names is not None:
+        (assets / CLASS_NAMES_FILE).write_text(json.dumps(spec.class_names, indent=1) + "\n")
+    (assets / EXPORT_CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    if warmup:
+        _write_warmup(staging, model_name, (spec.height, spec.width, spec.channels))
 
 
 # --- model inspection ---------------------------------------------------------------------------
@@ -298,8 +311,6 @@ def _serving_size(
 
 
 def _serving_model(model: keras.Model, compute_dtype: str) -> keras.Model:
-    from keras_residual.export.rebuild import rebuild_with_policy
-
     policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)}
     mixed = {name for name in policies if name.startswith("mixed_")}
     if compute_dtype == "float32" and not mixed:
@@ -309,91 +320,13 @@ def _serving_model(model: keras.Model, compute_dtype: str) -> keras.Model:
     return rebuild_with_policy(model, compute_dtype=compute_dtype)
 
 
-# --- the serving graph --------------------------------------------------------------------------
-
-
-def _build_archive(
-    tf,
-    model: keras.Model,
-    size: tuple[int, int, int],
-    *,
-    channels_first: bool,
-    class_names: list[str] | None,
-    top_k: int | None,
-    resize: str,
-    apply_softmax: bool,
-):
-    height, width, channels = size
-    labels = tf.constant(class_names) if class_names is not None else None
-
-    def outputs(images):
-        images = tf.ensure_shape(images, [None, height, width, channels])
-        if channels_first:
-            images = tf.transpose(images, [0, 3, 1, 2])
-        result = tf.cast(model(images, training=False), tf.float32)
-        if top_k is None:
-            return {"features": result}
-        if apply_softmax:
-            result = tf.nn.softmax(result, axis=-1)
-        scores, indices = tf.math.top_k(result, k=top_k)
-        served = {"probabilities": result, "top_k_indices": indices, "top_k_scores": scores}
-        if labels is not None:
-            served["top_k_labels"] = tf.gather(labels, indices)
-        return served
-
-    def decode(encoded):
-        def starts_with(magic: bytes):
-            return tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic)
-
-        known = tf.reduce_any([starts_with(magic) for magic in _IMAGE_MAGIC])
-        check = tf.debugging.Assert(known, [_DECODE_ERROR])
-        with tf.control_dependencies([check]):
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image = tf.image.resize(image, [height, width], method=resize, antialias=True)
-        return tf.ensure_shape(tf.cast(image, tf.float32), [height, width, channels])
-
-    def from_bytes(image_bytes):
-        images = tf.map_fn(
-            decode,
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32),
-        )
-        return outputs(images)
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        SIGNATURE_IMAGES,
-        tf.function(lambda images: outputs(images)),
-        input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32, name=INPUT_IMAGES)],
-    )
-    archive.add_endpoint(
-        SIGNATURE_BYTES,
-        tf.function(lambda image_bytes: from_bytes(image_bytes)),
-        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)],
-    )
-    return archive
-
-
 # --- assets and warmup --------------------------------------------------------------------------
 
 
 def _export_config(
-    model: keras.Model,
-    serving_model: keras.Model,
-    *,
-    version: int,
-    size: tuple[int, int, int],
-    class_names: list[str] | None,
-    top_k: int | None,
-    resize: str,
-    compute_dtype: str,
-    features_only: bool,
+    model: keras.Model, serving_model: keras.Model, *, version: int, spec: ServingSpec, compute_dtype: str
 ) -> dict[str, Any]:
-    import tensorflow as tf
-
-    from keras_residual import __version__
-
+    """The ``export_config.json`` describing the export (keys from ``keras_residual.contract``)."""
     config = _model_config(model)
     architecture = {"class_name": type(model).__name__, "name": model.name}
     for key, value in config.items():
@@ -404,37 +337,45 @@ def _export_config(
         except TypeError:
             continue
         architecture[key] = value
-    trained = sorted({layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)})
-    served = sorted({layer.dtype_policy.name for layer in serving_model._flatten_layers(include_self=True)})
+    if spec.top_k is None:
+        outputs = [contract.OUTPUT_FEATURES]
+    else:
+        outputs = list(contract.CLASSIFIER_OUTPUTS)
+        outputs += [contract.OUTPUT_TOP_K_LABELS] if spec.class_names else []
     return {
-        "format": "keras-residual/saved-model",
-        "version": version,
-        "preset": _preset_name(model, config),
-        "architecture": architecture,
-        "input_size": {"height": size[0], "width": size[1], "channels": size[2]},
-        "input": "float32 NHWC raw pixels (0..255); the model's own preprocessing runs in the graph",
-        "preprocessing": config.get("preprocessing"),
-        "resize": resize,
-        "precision": {"compute_dtype": compute_dtype, "trained_policies": trained, "served_policies": served},
-        "outputs": ["features"]
-        if features_only
-        else ["probabilities", "top_k_indices", "top_k_scores"] + (["top_k_labels"] if class_names else []),
-        "signatures": {SIGNATURE_IMAGES: INPUT_IMAGES, SIGNATURE_BYTES: INPUT_BYTES},
-        "num_classes": None if features_only else len(class_names or []) or int(model.output_shape[-1]),
-        "top_k": top_k,
-        "class_names_file": CLASS_NAMES_FILE if class_names is not None else None,
+        contract.CONFIG_FORMAT: contract.CONFIG_FORMAT_VALUE,
+        contract.CONFIG_VERSION: version,
+        contract.CONFIG_PRESET: _preset_name(model, config),
+        contract.CONFIG_ARCHITECTURE: architecture,
+        contract.CONFIG_INPUT_SIZE: {"height": spec.height, "width": spec.width, "channels": spec.channels},
+        contract.CONFIG_INPUT: "float32 NHWC raw pixels (0..255); the model's own preprocessing runs in the graph",
+        contract.CONFIG_PREPROCESSING: config.get("preprocessing"),
+        contract.CONFIG_RESIZE: spec.resize,
+        contract.CONFIG_MAX_PIXELS: spec.max_pixels,
+        contract.CONFIG_PRECISION: {
+            "compute_dtype": compute_dtype,
+            "trained_policies": _policies(model),
+            "served_policies": _policies(serving_model),
+        },
+        contract.CONFIG_OUTPUTS: outputs,
+        contract.CONFIG_SIGNATURES: {SIGNATURE_IMAGES: INPUT_IMAGES, SIGNATURE_BYTES: INPUT_BYTES},
+        contract.CONFIG_NUM_CLASSES: None if spec.top_k is None else int(model.output_shape[-1]),
+        contract.CONFIG_TOP_K: spec.top_k,
+        contract.CONFIG_CLASS_NAMES_FILE: CLASS_NAMES_FILE if spec.class_names is not None else None,
         "keras_residual_version": __version__,
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
 
 
+def _policies(model: keras.Model) -> list[str]:
+    return sorted({layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)})
+
+
 def _preset_name(model: keras.Model, config: dict[str, Any]) -> str | None:
     """The preset a model was built from: its config's ``preset``, else its name when that is one."""
     if config.get("preset"):
         return str(config["preset"])
-    from keras_residual.models import list_presets
-
     return model.name if model.name in list_presets() else None
 
 
@@ -448,9 +389,12 @@ def _require_serving_api() -> None:
         ) from err
 
 
-def _write_warmup(tf, version_dir: Path, model_name: str, size: tuple[int, int, int]) -> None:
+def _write_warmup(version_dir: Path, model_name: str, size: tuple[int, int, int]) -> None:
     """One PredictionLog per signature, each a batch of WARMUP_BATCH random images."""
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    from tensorflow_serving.apis import (  # optional extra: checked by _require_serving_api
+        predict_pb2,
+        prediction_log_pb2,
+    )
 
     height, width, channels = size
     rng = np.random.default_rng(0)
@@ -460,7 +404,7 @@ def _write_warmup(tf, version_dir: Path, model_name: str, size: tuple[int, int, 
         (SIGNATURE_IMAGES, INPUT_IMAGES, tf.make_tensor_proto(images)),
         (SIGNATURE_BYTES, INPUT_BYTES, tf.make_tensor_proto(encoded, dtype=tf.string)),
     ]
-    folder = version_dir / "assets.extra"
+    folder = version_dir / contract.ASSETS_EXTRA_DIR
     folder.mkdir(exist_ok=True)
     with tf.io.TFRecordWriter(str(folder / WARMUP_FILE)) as writer:
         for signature, key, tensor in requests:
@@ -470,72 +414,3 @@ def _write_warmup(tf, version_dir: Path, model_name: str, size: tuple[int, int, 
             request.inputs[key].CopyFrom(tensor)
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
-
-
-# --- atomic publication -------------------------------------------------------------------------
-
-
-def _temporary_name(prefix: str, version: int) -> str:
-    return f"{prefix}{version}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _remove_stale_temporaries(base: Path) -> None:
-    """Delete hidden staging directories left by exports on this host whose process is gone."""
-    host = socket.gethostname()
-    for entry in base.iterdir():
-        if not entry.name.startswith((_TMP_PREFIX, _OLD_PREFIX)):
-            continue
-        head, _, tail = entry.name.rpartition("-")  # <prefix><version>-<host>-<pid>-<hex>
-        head, _, pid_text = head.rpartition("-")
-        if not tail or not pid_text.isdigit() or not head.endswith(f"-{host}"):
-            continue
-        pid = int(pid_text)
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def _staging_dir(base: Path, version: int) -> Iterator[Path]:
-    """A hidden directory beside the target; removed on any failure, including KeyboardInterrupt."""
-    staging = base / _temporary_name(_TMP_PREFIX, version)
-    try:
-        yield staging
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _publish(staging: Path, target: Path, overwrite: bool) -> None:
-    """Rename the finished export into place (atomic on one filesystem)."""
-    if not target.exists():
-        try:
-            os.rename(staging, target)
-            return
-        except OSError as err:
-            if not target.exists():
-                raise
-            if not overwrite:
-                raise FileExistsError(
-                    f"version {target.name} appeared at {target} during the export"
-                ) from err
-    if not overwrite:
-        raise FileExistsError(f"version {target.name} already exists at {target}; pass overwrite=True")
-    old = target.parent / _temporary_name(_OLD_PREFIX, int(target.name))
-    os.rename(target, old)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -184,6 +184,83 @@ def test_bytes_are_resized_and_any_format_decodes(served):
     assert empty["probabilities"].shape == (0, 10)
 
 
+def test_empty_batch_gives_empty_outputs_on_both_signatures(served, exported):
+    """Batch 0 must not reach the oneDNN convolutions (they return the input's shape for batch 0)."""
+    out = served.run("serving_default", {"images": np.zeros((0, 32, 32, 3), np.float32)})
+    assert out["probabilities"].shape == (0, 10) and out["probabilities"].dtype == np.float32
+    assert out["top_k_indices"].shape == (0, 3) and out["top_k_labels"].shape == (0, 3)
+    loaded = tf.saved_model.load(str(exported))
+    eager = loaded.signatures["serving_bytes"](image_bytes=tf.constant([], tf.string))
+    assert eager["top_k_scores"].shape == (0, 3)
+    again = served.run("serving_default", {"images": _pixels(2)})  # the graph still serves real batches
+    assert again["probabilities"].shape == (2, 10)
+
+
+def _png_bomb(height, width):
+    """A valid PNG of all-black greyscale pixels: tiny on the wire, height*width bytes decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\0" * ((width + 1) * height), 9)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def _jpeg_claiming(height, width):
+    """A real small JPEG whose SOF0 frame header is edited to claim ``height`` x ``width``."""
+    data = bytearray(_encode(_pixels(1), "JPEG")[0])
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def _gif_claiming(height, width):
+    data = bytearray(_encode(_pixels(1), "GIF")[0])
+    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    return bytes(data)
+
+
+def _bmp_claiming(height, width):
+    data = bytearray(_encode(_pixels(1), "BMP")[0])
+    data[18:26] = width.to_bytes(4, "little", signed=True) + (-height).to_bytes(4, "little", signed=True)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("make", "size"),
+    [
+        (_png_bomb, (12000, 12000)),
+        (_png_bomb, (7000, 6000)),
+        (_jpeg_claiming, (60000, 60000)),
+        (_jpeg_claiming, (9000, 5000)),
+        (_gif_claiming, (65535, 65535)),
+        (_bmp_claiming, (20000, 20000)),
+    ],
+)
+def test_decompression_bombs_are_rejected_before_decoding(served, make, size):
+    bomb = make(*size)
+    assert len(bomb) < 1_000_000
+    good = _encode(_pixels(1))[0]
+    pattern = rf"image too large: its header claims {size[0]}x{size[1]} pixels .* max_pixels=40000000"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=pattern):
+        served.run("serving_bytes", {"image_bytes": np.array([good, bomb, good], dtype=object)})
+
+
+def test_max_pixels_is_configurable_and_recorded(tmp_path, classifier):
+    path = export_saved_model(classifier, tmp_path, max_pixels=32 * 32, warmup=False)
+    config = json.loads((path / "assets" / "export_config.json").read_text())
+    assert config["max_pixels"] == 32 * 32
+    session = ServingSession(path)
+    ok = session.run("serving_bytes", {"image_bytes": np.array(_encode(_pixels(1)), dtype=object)})
+    assert ok["probabilities"].shape == (1, 10)
+    big = _encode(np.repeat(_pixels(1), 2, axis=1))  # 64x32 = 2048 pixels > 1024
+    with pytest.raises(tf.errors.InvalidArgumentError, match="claims 64x32 pixels"):
+        session.run("serving_bytes", {"image_bytes": np.array(big, dtype=object)})
+
+
 @pytest.mark.parametrize("shape", [(1, 64, 64, 3), (2, 32, 32, 1), (1, 32, 16, 3)])
 def test_shape_guard_rejects_other_sizes(served, shape):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected shape \[\?,32,32,3\]"):
@@ -306,10 +383,11 @@ def test_logits_model_is_softmaxed_and_any_size_model_needs_image_size(tmp_path)
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"top_k": 0}, "top_k must be an integer >= 1, got 0"),
-        ({"resize": "cubic"}, "resize must be one of .* got 'cubic'"),
-        ({"compute_dtype": "float16"}, "compute_dtype must be one of .* got 'float16'"),
-        ({"version": -1}, "version must be a non-negative integer"),
+        ({"top_k": 0}, "`top_k` must be an integer >= 1; received top_k=0"),
+        ({"resize": "cubic"}, "`resize` must be one of .*; received resize='cubic'"),
+        ({"compute_dtype": "float16"}, "`compute_dtype` must be one of .*; received compute_dtype='float16'"),
+        ({"version": -1}, "`version` must be None or an integer >= 0; received version=-1"),
+        ({"max_pixels": 0}, "`max_pixels` must be an integer >= 1; received max_pixels=0"),
         ({"class_names": ["a", "b"]}, "class_names has 2 entries but the model has 4 classes"),
         (
             {"image_size": (8, 8)},

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import pytest
 
+from keras_residual import _atomic
 from keras_residual.export import saved_model
 from keras_residual.export.saved_model import export_saved_model, next_version
 
@@ -37,7 +38,7 @@ def model():
 
 def test_next_version_counts_integer_directories_only(tmp_path, model):
     assert next_version(tmp_path / "missing") == 1
-    for name in ("3", "10", ".tmp-export-99-host-1-abc", "not-a-version"):
+    for name in ("3", "10", ".tmp-99-host-1-abcdef01", "not-a-version"):
         (tmp_path / name).mkdir()
     (tmp_path / "42").write_text("a file, not a version")
     assert next_version(tmp_path) == 11
@@ -62,7 +63,7 @@ def test_existing_version_is_kept_unless_overwrite(tmp_path, model):
 def test_failure_mid_write_leaves_no_version(tmp_path, model, monkeypatch, error):
     def fail(*args, **kwargs):
         # saved_model.pb and variables are already written at this point: a half-finished export.
-        staging = next(tmp_path.glob(".tmp-export-*"))
+        staging = next(tmp_path.glob(".tmp-*"))
         assert (staging / "saved_model.pb").exists()
         raise error
 
@@ -89,7 +90,7 @@ _CHILD = textwrap.dedent(
     import keras
     from keras_residual.export import saved_model
 
-    def hang(tf, version_dir, *args):
+    def hang(version_dir, *args):
         Path(sys.argv[2]).write_text(str(version_dir))
         time.sleep(120)
 
@@ -132,12 +133,12 @@ def test_killed_export_leaves_no_version_and_is_cleaned_up(tmp_path, model):
 
 
 def test_only_dead_local_exports_are_cleaned(tmp_path, monkeypatch):
-    monkeypatch.setattr(saved_model.socket, "gethostname", lambda: "node-a.example")
-    dead = f".tmp-export-3-node-a.example-{2**22 + 12345}-0a1b2c3d"  # above the default pid_max
-    alive = saved_model._temporary_name(".tmp-export-", 4)  # this process, still exporting
-    other_host = ".tmp-export-5-node-b.example-1-0a1b2c3d"  # may be running on another machine
-    odd = ".tmp-export-unparseable"
+    monkeypatch.setattr(_atomic.socket, "gethostname", lambda: "node-a.example")
+    dead = f".tmp-3-node-a.example-{2**22 + 12345}-0a1b2c3d"  # above the default pid_max
+    alive = _atomic.temporary_name("4")  # this process, still exporting
+    other_host = ".tmp-5-node-b.example-1-0a1b2c3d"  # may be running on another machine
+    odd = ".tmp-unparseable"
     for name in (dead, alive, other_host, odd):
         (tmp_path / name).mkdir()
-    saved_model._remove_stale_temporaries(tmp_path)
+    _atomic.remove_stale_temporaries(tmp_path)
     assert _hidden(tmp_path) == sorted([alive, other_host, odd])
