@@ -1,4 +1,4 @@
-"""A stand-in for ``tensorflow_model_server`` speaking TF Serving's gRPC API (tests only).
+"""A stand-in for ``tensorflow_model_server`` speaking TF Serving's gRPC and REST APIs (tests only).
 
 It serves one model from a ``base_path`` the way TF Serving does with its default
 ``latest{1}`` version policy:
@@ -11,12 +11,15 @@ It serves one model from a ``base_path`` the way TF Serving does with its defaul
   TF Serving's status codes and messages (NOT_FOUND "Servable not found for request: ...",
   FAILED_PRECONDITION for an unknown signature, INVALID_ARGUMENT for wrong input keys, dtypes
   and op errors with the op's message);
-- encodes outputs in the typed repeated fields, as TF Serving's Predict does.
+- encodes outputs in the typed repeated fields, as TF Serving's Predict does;
+- serves TF Serving's REST API on a second port (`rest_target`, see ``tfserving_rest.py``): row and
+  columnar JSON, ``{"b64": ...}`` strings, ``{"error": ...}`` with TF Serving's HTTP statuses.
 
 Usage::
 
     with StubModelServer(base_path, "digits") as server:
-        client = ServingClient(server.target, "digits")
+        client = ServingClient(server.target, "digits")          # gRPC
+        rest = ServingClient(server.rest_target, "digits")       # REST
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+
+from tests.client.tfserving_rest import RestError, RestFrontend
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 _STATE = get_model_status_pb2.ModelVersionStatus.State
@@ -115,7 +120,9 @@ class StubModelServer:
         poll_seconds: how often ``base_path`` is scanned for new versions.
         version_labels: label -> version map (TF Serving's ``version_labels`` config).
         max_workers: request threads.
-        tls: ``(private_key_pem, certificate_pem)`` to serve over TLS instead of plaintext.
+        tls: ``(private_key_pem, certificate_pem)`` to serve over TLS instead of plaintext
+            (gRPC and REST).
+        rest_port: port of the REST API; 0 picks a free port; None serves gRPC only.
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class StubModelServer:
         version_labels: dict[str, int] | None = None,
         max_workers: int = 8,
         tls: tuple[bytes, bytes] | None = None,
+        rest_port: int | None = 0,
     ):
         self.base_path = Path(base_path)
         self.model_name = model_name
@@ -135,6 +143,8 @@ class StubModelServer:
         self.version_labels = dict(version_labels or {})
         self.max_workers = max_workers
         self.tls = tls
+        self.rest_port = rest_port
+        self._rest: RestFrontend | None = None
         self._lock = threading.Lock()
         self._current: tuple[int, _Servable] | None = None
         self._states: dict[int, tuple[int, int, str]] = {}  # version -> (state, error code, message)
@@ -150,6 +160,13 @@ class StubModelServer:
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def rest_target(self) -> str:
+        """The REST base URL (``http://127.0.0.1:PORT``, ``https://`` with TLS)."""
+        if self.rest_port is None:
+            raise RuntimeError("this stub serves no REST API (rest_port=None)")
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.rest_port}"
 
     def start(self) -> StubModelServer:
         self.scan()
@@ -173,6 +190,9 @@ class StubModelServer:
         self.port = port
         server.start()
         self._server = server
+        if self.rest_port is not None:
+            self._rest = RestFrontend(self, self.rest_port, self.tls)
+            self.rest_port = self._rest.start()
         self._stop.clear()
         self._poller = threading.Thread(target=self._poll, name="stub-poller", daemon=True)
         self._poller.start()
@@ -183,6 +203,9 @@ class StubModelServer:
         if self._poller is not None:
             self._poller.join()
             self._poller = None
+        if self._rest is not None:
+            self._rest.stop()
+            self._rest = None
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None
@@ -242,6 +265,14 @@ class StubModelServer:
         raise TimeoutError(f"version {version} was not loaded within {timeout} s")
 
     # ------------------------------------------------------------------ request handling
+    @staticmethod
+    def handle(fn, request):
+        """Call a handler for the REST front end: TF Serving's errors become `RestError`."""
+        try:
+            return fn(request)
+        except _Abort as err:
+            raise RestError(err.code, err.message) from None
+
     def resolve(self, spec) -> tuple[int, _Servable]:
         """Find the servable for a ModelSpec, or raise TF Serving's error."""
         name = spec.name
