@@ -145,7 +145,9 @@ def detect_cpu() -> CpuInfo:
     return parse_cpuinfo(text)
 
 
-def onednn_state(environ: dict[str, str] | None = None, system: str | None = None, machine: str | None = None) -> dict:
+def onednn_state(
+    environ: dict[str, str] | None = None, system: str | None = None, machine: str | None = None
+) -> dict:
     """Whether TensorFlow's oneDNN CPU kernels are on, and why.
 
     ``TF_ENABLE_ONEDNN_OPTS`` decides when set (``0``/``false`` off, ``1``/``true`` on); otherwise the
@@ -216,7 +218,11 @@ def _from_tensorflow() -> list[GpuInfo]:
         details = tf.config.experimental.get_device_details(device)
         cap = details.get("compute_capability")
         gpus.append(
-            GpuInfo(details.get("device_name", device.name), tuple(int(v) for v in cap) if cap else None, "tensorflow")
+            GpuInfo(
+                details.get("device_name", device.name),
+                tuple(int(v) for v in cap) if cap else None,
+                "tensorflow",
+            )
         )
     return gpus
 
@@ -290,7 +296,9 @@ def describe(use_tensorflow: bool = False) -> dict:
         "gpus": [
             {
                 "name": g.name,
-                "compute_capability": ".".join(map(str, g.compute_capability)) if g.compute_capability else None,
+                "compute_capability": ".".join(map(str, g.compute_capability))
+                if g.compute_capability
+                else None,
                 "source": g.source,
             }
             for g in detect_gpus(use_tensorflow)
@@ -325,7 +333,9 @@ def precision_note(flags: set[str] | tuple[str, ...], dtype: str) -> str:
         return f"this CPU has {kind} ({', '.join(native)})"
     shown = ", ".join(flag for flag in SIMD_FLAGS if flag in set(flags)) or "no SIMD flags recorded"
     if dtype == "int8":
-        return f"no 8-bit dot-product instructions on this CPU ({shown}): INT8 kernels use 16-bit multiply-adds"
+        return (
+            f"no 8-bit dot-product instructions on this CPU ({shown}): INT8 kernels use 16-bit multiply-adds"
+        )
     return f"no native {dtype} on this CPU ({shown}): {dtype} is emulated through float32 conversions"
 
 

@@ -1,4 +1,5 @@
-"""``keras-residual info``: versions, backend, installed extras and the preset names."""
+"""``keras-residual info``: versions, backend, installed extras, the preset names and the detected hardware
+(CPU model and SIMD/AMX/VNNI/BF16 flags, GPUs with their compute capability, oneDNN on or off)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ _EXTRAS = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` sub-command."""
     parser = subparsers.add_parser(
-        "info", help="Print versions, the Keras backend, installed extras and presets."
+        "info", help="Print versions, the Keras backend, installed extras, presets and the detected hardware."
     )
     parser.add_argument("--json", action="store_true", help="Machine-readable output.")
+    parser.add_argument(
+        "--gpus",
+        action="store_true",
+        help="also ask TensorFlow for GPUs and their compute capability when nvidia-smi is not available",
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,11 +36,12 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def collect() -> dict:
-    """Return what ``keras-residual info`` prints, as a dict."""
+def collect(gpus: bool = False) -> dict:
+    """Return what ``keras-residual info`` prints, as a dict (``gpus``: let TensorFlow report GPUs too)."""
     import keras
 
     from keras_residual import __version__
+    from keras_residual.hardware import describe
     from keras_residual.models import list_presets
 
     return {
@@ -44,12 +51,15 @@ def collect() -> dict:
         "tensorflow": _version("tensorflow"),
         "extras": {extra: {dist: _version(dist) for dist in dists} for extra, dists in _EXTRAS.items()},
         "presets": list(list_presets()),
+        "hardware": describe(use_tensorflow=gpus),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the environment report."""
-    info = collect()
+    from keras_residual.hardware import summary_lines
+
+    info = collect(gpus=args.gpus)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -66,4 +76,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"  extra [{extra}]: {state}")
     print(f"presets ({len(info['presets'])}): {', '.join(info['presets'])}")
+    for line in summary_lines(info["hardware"]):
+        print(line)
     return 0

@@ -21,7 +21,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("export_dir", metavar="EXPORT_DIR", help="SavedModel folder or TF Serving base path")
     parser.add_argument("--p99-ms", type=float, default=50.0, help="latency target per request (default 50)")
-    parser.add_argument("--max-batch", type=int, default=128, help="largest batch size measured (default 128)")
+    parser.add_argument(
+        "--max-batch", type=int, default=128, help="largest batch size measured (default 128)"
+    )
     parser.add_argument(
         "--output",
         "-o",
@@ -29,11 +31,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         default=Path("batching_parameters.txt"),
         help="parameters file to write (default ./batching_parameters.txt)",
     )
-    parser.add_argument("--signature", default="serving_default", help="signature to measure (default serving_default)")
+    parser.add_argument(
+        "--signature", default="serving_default", help="signature to measure (default serving_default)"
+    )
     parser.add_argument("--reps", type=int, default=30, help="timed calls per batch size (default 30)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per batch size (default 2)")
     parser.add_argument(
-        "--plot", action="store_true", help="also draw batching_curve.png beside the output (needs matplotlib)"
+        "--plot",
+        action="store_true",
+        help="also draw batching_curve.png beside the output (needs matplotlib)",
     )
     parser.set_defaults(func=run)
     return parser

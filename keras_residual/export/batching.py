@@ -110,7 +110,7 @@ class SessionRunner:
                 f"`signature` must take one input tensor; received signature={signature!r} "
                 f"with inputs {sorted(sig.inputs)}"
             )
-        (self.input_key, spec), = sig.inputs.items()
+        ((self.input_key, spec),) = sig.inputs.items()
         dtype = tf.dtypes.as_dtype(spec.dtype)
         dims = [d.size for d in spec.tensor_shape.dim]
         if not dtype.is_floating and not dtype.is_integer or any(d < 0 for d in dims[1:]):
@@ -392,7 +392,9 @@ def plot_curve(record: dict, path: str | os.PathLike) -> Path:
         if chosen:
             ax.axvline(chosen, color="grey", linestyle="--", linewidth=1)
     right.legend(fontsize=8)
-    fig.suptitle(f"{record['saved_model']} on {record['machine']['cpu']['model']} ({record['date']})", fontsize=9)
+    fig.suptitle(
+        f"{record['saved_model']} on {record['machine']['cpu']['model']} ({record['date']})", fontsize=9
+    )
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
