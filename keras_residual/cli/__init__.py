@@ -16,6 +16,7 @@ from keras_residual import __version__
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
     from keras_residual.cli import bench, export_onnx, export_saved_model, info, predict, train
+    from keras_residual.cli import export_litert, export_openvino
     from keras_residual.cli import tune_batching
 
     parser = argparse.ArgumentParser(
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     export_sub = export.add_subparsers(dest="export_format", required=True, metavar="FORMAT")
     export_saved_model.register(export_sub)
     export_onnx.register(export_sub)
+    export_litert.register(export_sub)
+    export_openvino.register(export_sub)
     predict.register(sub)
     bench.register(sub)
     info.register(sub)
