@@ -1,9 +1,10 @@
-"""Fixtures: exports, and a server speaking TF Serving's gRPC API over loopback.
+"""Fixtures: exports, and a server speaking TF Serving's gRPC and REST APIs over loopback.
 
 ``server`` serves the package's real export (``export_saved_model`` of ``resnet20_cifar``) and runs
 every test that uses it twice: against the stand-in (`StubModelServer`) and against a real
 ``tensorflow_model_server`` when ``TFSERVING_BIN`` points at one (skipped, with the reason,
-otherwise). ``stub`` serves a tiny tf.Module export with the same signatures: the fault and
+otherwise). ``target`` runs a test once per transport: the server's gRPC address and its REST URL
+(``stub_target`` does the same for ``stub``). ``stub`` serves a tiny tf.Module export with the same signatures: the fault and
 version tests restart servers and write new versions with different weights many times, which
 would cost a real export (~10-30 s) each.
 """
@@ -91,6 +92,32 @@ def server(request, resnet_base):
     srv.kind = request.param
     yield srv
     srv.stop()
+
+
+TRANSPORTS = ["grpc", "rest"]
+
+
+def target_of(srv, transport: str) -> str:
+    """The address a client of ``transport`` connects to."""
+    return srv.target if transport == "grpc" else srv.rest_target
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request) -> str:
+    """``"grpc"`` or ``"rest"``: every test using it runs once per transport."""
+    return request.param
+
+
+@pytest.fixture
+def target(server, transport) -> str:
+    """The ``server``'s gRPC address or REST URL."""
+    return target_of(server, transport)
+
+
+@pytest.fixture
+def stub_target(stub, transport) -> str:
+    """The ``stub``'s gRPC address or REST URL."""
+    return target_of(stub, transport)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Run a real ``tensorflow_model_server`` (path in ``TFSERVING_BIN``) for the same client tests."""
+"""Run a real ``tensorflow_model_server`` (path in ``TFSERVING_BIN``) for the same client tests (gRPC and REST)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,17 @@ class RealModelServer:
     """``tensorflow_model_server --port=P --model_name=N --model_base_path=B`` as a subprocess."""
 
     def __init__(
-        self, base_path: str | os.PathLike, model_name: str, port: int = 0, log_dir: Path | None = None
+        self,
+        base_path: str | os.PathLike,
+        model_name: str,
+        port: int = 0,
+        log_dir: Path | None = None,
+        rest_port: int = 0,
     ):
         self.base_path = Path(base_path)
         self.model_name = model_name
         self.port = port or _free_port()
+        self.rest_port = rest_port or _free_port()
         self.log_dir = log_dir or self.base_path.parent
         self._proc: subprocess.Popen | None = None
 
@@ -40,13 +46,17 @@ class RealModelServer:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def rest_target(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
     def start(self, timeout: float = 60.0) -> RealModelServer:
         log = open(self.log_dir / f"tensorflow_model_server-{self.port}.log", "ab")  # noqa: SIM115
         self._proc = subprocess.Popen(
             [
                 TFSERVING_BIN,
                 f"--port={self.port}",
-                "--rest_api_port=0",
+                f"--rest_api_port={self.rest_port}",
                 f"--model_name={self.model_name}",
                 f"--model_base_path={self.base_path.resolve()}",
                 "--file_system_poll_wait_seconds=1",

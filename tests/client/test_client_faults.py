@@ -1,8 +1,10 @@
-"""Faults against the stand-in server: retries, deadlines, a restart mid-run, version changes."""
+"""Faults against the stand-in server, over gRPC and REST: retries, deadlines, a restart mid-run,
+version changes, version labels, TLS."""
 
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -17,17 +19,19 @@ from keras_residual.client import (
     ServingUnavailableError,
 )
 from tests.client.conftest import TINY as MODEL
+from tests.client.conftest import target_of
 from tests.client.tfserving_stub import StubModelServer
 from tests.client.tiny_export import write_tiny_export
 
 
-def test_unavailable_answers_are_retried_by_the_grpc_retry_policy(stub, images):
-    with ServingClient(stub.target, MODEL, retries=3) as client:
+def test_unavailable_answers_are_retried(stub, stub_target, images):
+    """gRPC retries UNAVAILABLE by its retry policy; REST retries 503 answers the same way."""
+    with ServingClient(stub_target, MODEL, retries=3) as client:
         client.metadata()
         stub.unavailable_budget, before = 3, stub.calls
         assert client.predict(images)["probabilities"].shape == (5, 10)
         assert stub.calls - before == 4  # 3 refusals, then the answer
-    with ServingClient(stub.target, MODEL, retries=0) as client:
+    with ServingClient(stub_target, MODEL, retries=0) as client:
         client.metadata()
         stub.unavailable_budget, before = 1, stub.calls
         with pytest.raises(ServingUnavailableError, match="injected fault"):
@@ -35,8 +39,8 @@ def test_unavailable_answers_are_retried_by_the_grpc_retry_policy(stub, images):
         assert stub.calls - before == 1
 
 
-def test_retries_give_up_after_the_configured_attempts(stub, images):
-    with ServingClient(stub.target, MODEL, retries=2) as client:
+def test_retries_give_up_after_the_configured_attempts(stub, stub_target, images):
+    with ServingClient(stub_target, MODEL, retries=2) as client:
         client.metadata()
         stub.unavailable_budget, before = 10, stub.calls
         with pytest.raises(ServingUnavailableError):
@@ -44,9 +48,9 @@ def test_retries_give_up_after_the_configured_attempts(stub, images):
         assert stub.calls - before == 3
 
 
-def test_a_slow_server_hits_the_deadline(stub, images):
+def test_a_slow_server_hits_the_deadline(stub, stub_target, images):
     stub.delay_seconds = 3.0
-    with ServingClient(stub.target, MODEL, timeout=0.5) as client:
+    with ServingClient(stub_target, MODEL, timeout=0.5) as client:
         client.metadata()
         start = time.monotonic()
         with pytest.raises(ServingDeadlineError, match="timeout=0.5"):
@@ -54,22 +58,23 @@ def test_a_slow_server_hits_the_deadline(stub, images):
         assert time.monotonic() - start < 2.5
 
 
-def test_unreachable_server_fails_fast_with_unavailable(images):
-    with ServingClient("127.0.0.1:1", MODEL, timeout=5.0, validate=False) as client:
+@pytest.mark.parametrize("target", ["127.0.0.1:1", "http://127.0.0.1:1"])
+def test_unreachable_server_fails_fast_with_unavailable(target, images):
+    with ServingClient(target, MODEL, timeout=5.0, validate=False) as client:
         start = time.monotonic()
         with pytest.raises(ServingUnavailableError, match="Is a server listening"):
             client.predict(images)
         assert time.monotonic() - start < 5.0  # gave up on its own, not at the deadline
 
 
-def test_server_restart_mid_run(stub, fresh_base, tiny_reference, images):
+def test_server_restart_mid_run(stub, stub_target, transport, fresh_base, tiny_reference, images):
     """Calls made while the server is down finish once it is back; none outlives its deadline."""
     expected = tiny_reference(images)
-    port = stub.port
+    port, rest_port = stub.port, stub.rest_port
     results: list = []
     elapsed: list[float] = []
     lock = threading.Lock()
-    client = ServingClient(stub.target, MODEL, timeout=20.0, wait_for_ready=True)
+    client = ServingClient(stub_target, MODEL, timeout=20.0, wait_for_ready=True)
     client.metadata()
     assert client.predict(images)["top_k_indices"].shape == (5, 3)
     stub.stop(grace=0)
@@ -89,16 +94,17 @@ def test_server_restart_mid_run(stub, fresh_base, tiny_reference, images):
     for thread in threads:
         thread.start()
     # while it is down: a short-deadline call ends at its deadline, a fail-fast call at once
-    with ServingClient(stub.target, MODEL, timeout=0.5, wait_for_ready=True, validate=False) as short:
+    with ServingClient(stub_target, MODEL, timeout=0.5, wait_for_ready=True, validate=False) as short:
         start = time.monotonic()
         with pytest.raises(ServingDeadlineError):
             short.predict(images)
         assert time.monotonic() - start < 2.0
-    with ServingClient(stub.target, MODEL, timeout=5.0, validate=False) as fast:
+    with ServingClient(stub_target, MODEL, timeout=5.0, validate=False) as fast:
         with pytest.raises(ServingUnavailableError):
             fast.predict(images)
     time.sleep(0.5)
-    restarted = StubModelServer(fresh_base, MODEL, port=port).start()
+    restarted = StubModelServer(fresh_base, MODEL, port=port, rest_port=rest_port).start()
+    assert target_of(restarted, transport) == stub_target
     try:
         for thread in threads:
             thread.join(25.0)
@@ -123,13 +129,15 @@ def _wait(predicate, timeout: float = 20.0):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def test_new_version_is_picked_up_and_hidden_or_broken_dirs_are_not(stub, fresh_base, tiny_reference, images):
+def test_new_version_is_picked_up_and_hidden_or_broken_dirs_are_not(
+    stub, stub_target, fresh_base, tiny_reference, images
+):
     # a copy still being written, under a hidden name: never a version
     partial = fresh_base / ".2-partial"
     partial.mkdir()
     (partial / "saved_model.pb").write_bytes(b"half a protobuf")
     write_tiny_export(fresh_base, version=2, seed=1)
-    with ServingClient(stub.target, MODEL) as client:
+    with ServingClient(stub_target, MODEL) as client:
         _wait(lambda: any(s.version == 2 and s.state == "AVAILABLE" for s in client.status()))
         states = {s.version: s.state for s in client.status()}
         assert states == {1: "END", 2: "AVAILABLE"}
@@ -137,7 +145,7 @@ def test_new_version_is_picked_up_and_hidden_or_broken_dirs_are_not(stub, fresh_
         assert client.metadata(refresh=True).version == 2
         # the new weights answer: different probabilities from version 1
         assert not np.allclose(out["probabilities"], tiny_reference(images)["probabilities"], atol=1e-4)
-        with ServingClient(stub.target, MODEL, version=1, validate=False) as old:
+        with ServingClient(stub_target, MODEL, version=1, validate=False) as old:
             with pytest.raises(Exception, match=r"Specific\(tiny, 1\)"):
                 old.predict(images)
 
@@ -151,9 +159,9 @@ def test_new_version_is_picked_up_and_hidden_or_broken_dirs_are_not(stub, fresh_
         assert {s.version: s.state for s in client.status()}[2] == "AVAILABLE"
 
 
-def test_version_labels_pick_a_version(fresh_base, images):
+def test_version_labels_pick_a_version(fresh_base, transport, images):
     with StubModelServer(fresh_base, MODEL, version_labels={"stable": 1}) as srv:
-        with ServingClient(srv.target, MODEL, version_label="stable") as client:
+        with ServingClient(target_of(srv, transport), MODEL, version_label="stable") as client:
             assert client.predict(images)["probabilities"].shape == (5, 10)
             assert client.metadata().version == 1
 
@@ -177,5 +185,22 @@ def test_tls_with_ssl_channel_credentials(fresh_base, tmp_path, images):
         with ServingClient(srv.target, MODEL, credentials=creds) as client:
             assert client.predict(images)["probabilities"].shape == (5, 10)
         with ServingClient(srv.target, MODEL, timeout=3.0, retries=0) as plaintext:
+            with pytest.raises(ServingUnavailableError):
+                plaintext.status()
+
+
+def test_tls_over_https_with_an_ssl_context(fresh_base, tmp_path, images):
+    key, cert = _self_signed(tmp_path)
+    with StubModelServer(fresh_base, MODEL, tls=(key, cert)) as srv:
+        assert srv.rest_target.startswith("https://")
+        context = ssl.create_default_context(cadata=cert.decode("ascii"))
+        with ServingClient(srv.rest_target, MODEL, credentials=context) as client:
+            assert client.predict(images)["probabilities"].shape == (5, 10)
+        # the system trust store does not know the self-signed certificate
+        with ServingClient(srv.rest_target, MODEL, timeout=3.0, retries=0) as untrusted:
+            with pytest.raises(ServingUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+                untrusted.status()
+        plain_url = srv.rest_target.replace("https://", "http://")
+        with ServingClient(plain_url, MODEL, timeout=3.0, retries=0) as plaintext:
             with pytest.raises(ServingUnavailableError):
                 plaintext.status()

@@ -1,4 +1,4 @@
-"""Load: 8 client threads x 200 requests through one client, every answer checked."""
+"""Load: 8 client threads x 200 requests through one client (gRPC, then REST), every answer checked."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from tests.client.conftest import MODEL
 THREADS, REQUESTS = 8, 200
 
 
-def test_eight_threads_by_200_requests(server, reference, capsys):
+def test_eight_threads_by_200_requests(server, target, transport, reference, capsys):
     pool = np.random.default_rng(7).uniform(0, 255, size=(16, 32, 32, 3)).astype("float32")
     expected = [reference(pool[i : i + 1]) for i in range(len(pool))]
     errors: list[BaseException] = []
     mismatches: list[tuple[int, int]] = []
     latencies: list[float] = []
     lock = threading.Lock()
-    client = ServingClient(server.target, MODEL, timeout=30.0)
+    client = ServingClient(target, MODEL, timeout=30.0)
     client.metadata()
 
     def worker(t: int) -> None:
@@ -61,7 +61,7 @@ def test_eight_threads_by_200_requests(server, reference, capsys):
     lat_ms = np.array(latencies) * 1e3
     with capsys.disabled():  # figures for the report; never asserted
         print(
-            f"\n[load {server.kind}] {THREADS}x{REQUESTS} requests in {wall:.2f} s = "
+            f"\n[load {server.kind} {transport}] {THREADS}x{REQUESTS} requests in {wall:.2f} s = "
             f"{THREADS * REQUESTS / wall:.0f} req/s, p50 {np.percentile(lat_ms, 50):.2f} ms, "
             f"p99 {np.percentile(lat_ms, 99):.2f} ms, 0 errors"
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import ssl
 import tempfile
 import threading
@@ -233,6 +234,8 @@ class RestFrontend:
         self.tls = tls
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._open: set = set()  # kept-alive connections, closed on stop like a dead process's
+        self._open_lock = threading.Lock()
 
     def start(self) -> int:
         frontend = self
@@ -242,6 +245,16 @@ class RestFrontend:
 
             def log_message(self, *args) -> None:  # quiet
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with frontend._open_lock:
+                    frontend._open.add(self.connection)
+
+            def finish(self) -> None:
+                with frontend._open_lock:
+                    frontend._open.discard(self.connection)
+                super().finish()
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 frontend.handle(self, "GET")
@@ -265,8 +278,18 @@ class RestFrontend:
             self._httpd.server_close()
             self._thread.join()
             self._httpd = None
+        with self._open_lock:
+            for sock in self._open:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._open.clear()
 
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        if self._httpd is None:  # stopped: drop the connection unanswered
+            handler.close_connection = True
+            return
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         path = urllib.parse.urlsplit(handler.path).path
