@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from keras_residual import precision
+from keras_residual.cli._runtime import CLIError, check_output_file, load_keras_model
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -23,9 +25,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset, 13-18 (default 17)")
     parser.add_argument(
         "--precision",
-        choices=("float32", "float16"),
+        choices=precision.ONNX_PRECISIONS,
         default="float32",
-        help="float16 halves the file; inputs and outputs stay float32 (default float32)",
+        help="float16 (or mixed_float16) halves the file; inputs and outputs stay float32; auto is "
+        "float32 (default float32)",
     )
     parser.add_argument(
         "--quantize", choices=("int8",), default=None, help="static INT8 (QDQ, per-channel weights)"
@@ -56,18 +59,13 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a missing model file, ``--calibration`` without ``--quantize``, or an export
             that fails its checks (printed as one error line by the ``keras-residual`` entry point).
     """
-    model_path = Path(args.model)
-    if not model_path.is_file():
-        raise ValueError(f"MODEL.keras {str(model_path)!r} is not a file")
     if args.calibration is not None and args.quantize is None:
-        raise ValueError("--calibration only applies with --quantize int8")
+        raise CLIError("--calibration only applies with --quantize int8")
+    check_output_file(args.output, "--output")
+    model = load_keras_model(args.model, "MODEL.keras")
 
-    import keras
+    from keras_residual.export.onnx import export_onnx  # needs TensorFlow and the onnx extra
 
-    import keras_residual  # noqa: F401  (registers the package's layers and models for load_model)
-    from keras_residual.export.onnx import export_onnx
-
-    model = keras.saving.load_model(model_path, compile=False)
     report = export_onnx(
         model,
         args.output,

@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from keras_residual import contract, precision
+from keras_residual.cli._runtime import CLIError, check_output_dir, load_keras_model
+
 
 def register(subparsers) -> None:
     """Add the ``saved-model`` parser under ``keras-residual export``."""
@@ -34,7 +37,16 @@ def register(subparsers) -> None:
         "--image-size", type=int, nargs="+", default=None, metavar="N", help="serving size: N or H W"
     )
     parser.add_argument(
-        "--compute-dtype", choices=("float32", "bfloat16"), default="float32", help="serving graph precision"
+        "--compute-dtype",
+        choices=precision.SAVED_MODEL_PRECISIONS,
+        default="float32",
+        help="serving graph precision: float32 (auto) or bfloat16 (mixed_bfloat16)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=contract.DEFAULT_MAX_PIXELS,
+        help="largest height x width an image header may claim in serving_bytes (default 40 megapixels)",
     )
     parser.add_argument(
         "--resize", default="bilinear", help="resize method for serving_bytes (default bilinear)"
@@ -62,53 +74,47 @@ def register(subparsers) -> None:
 def _class_names(args: argparse.Namespace) -> list[str] | None:
     path = args.class_names
     if path is None:
-        beside = args.model.parent / "class_names.json"
+        beside = args.model.parent / contract.CLASS_NAMES_FILE
         if not beside.exists():
             return None
         path = beside
     try:
         names = json.loads(Path(path).read_text())
     except FileNotFoundError as err:
-        raise ValueError(f"--class-names: file not found: {path}") from err
-    except json.JSONDecodeError as err:
-        raise ValueError(f"--class-names: {path} is not JSON: {err}") from err
+        raise CLIError(f"--class-names {str(path)!r}: no such file") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CLIError(f"--class-names {str(path)!r}: not JSON: {err}") from err
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"--class-names: {path} must hold a JSON list of strings")
+        raise CLIError(f"--class-names {str(path)!r}: must hold a JSON list of strings")
     return names
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, export it, optionally register it in models.config; print the version path."""
-    if not args.model.exists():
-        raise ValueError(f"MODEL: file not found: {args.model}")
     if args.image_size is not None and len(args.image_size) not in (1, 2):
-        raise ValueError(f"--image-size takes N or H W, got {args.image_size}")
+        raise CLIError(f"--image-size takes N or H W; received --image-size {args.image_size}")
+    check_output_dir(args.base_path, "--base-path")
     class_names = _class_names(args)
+    model = load_keras_model(args.model, "MODEL")
 
-    import keras
+    from keras_residual.export.saved_model import export_saved_model  # needs TensorFlow
 
-    import keras_residual  # noqa: F401  (registers the custom layers and models before loading)
-    from keras_residual.export.saved_model import export_saved_model
-
-    model = keras.saving.load_model(args.model, compile=False)
     image_size = None
     if args.image_size is not None:
         image_size = args.image_size[0] if len(args.image_size) == 1 else tuple(args.image_size)
-    try:
-        path = export_saved_model(
-            model,
-            args.base_path,
-            version=args.version,
-            class_names=class_names,
-            top_k=args.top_k,
-            image_size=image_size,
-            resize=args.resize,
-            compute_dtype=args.compute_dtype,
-            warmup=not args.no_warmup,
-            overwrite=args.overwrite,
-        )
-    except FileExistsError as err:
-        raise ValueError(str(err).replace("overwrite=True", "--overwrite")) from err
+    path = export_saved_model(
+        model,
+        args.base_path,
+        version=args.version,
+        class_names=class_names,
+        top_k=args.top_k,
+        image_size=image_size,
+        resize=args.resize,
+        compute_dtype=args.compute_dtype,
+        warmup=not args.no_warmup,
+        overwrite=args.overwrite,
+        max_pixels=args.max_pixels,
+    )
     print(f"exported {args.model} -> {path}")
     if args.serving_config is not None:
         from keras_residual.export.serving_config import update_models_config

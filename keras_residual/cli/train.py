@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from keras_residual import precision
+from keras_residual.cli._runtime import CLIError, check_input_file, check_output_dir
+
+WEIGHTS_HELP = (
+    "pretrained weights for the preset: a local file, nothing is downloaded. A torchvision/timm "
+    "checkpoint (.pth, .pt, .bin read with torch; .safetensors) or a Keras .weights.h5 file. "
+    "For keras.applications ImageNet weights, convert with ResNet.from_keras_applications "
+    "(see the docs' weights page)"
+)
+
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, except ``None`` ones, whose help text already says what happens."""
@@ -36,7 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        choices=precision.TRAINING_PRECISIONS,
         help="dtype policy; auto: mixed on GPUs/TPUs that benefit, float32 on CPUs",
     )
     parser.add_argument("--out", default=None, help="run directory (default: runs/<preset>-<data>)")
@@ -47,7 +57,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--image-size", type=int, default=None, help="image height and width (default per dataset)"
     )
-    parser.add_argument("--weights", default=None, help="pretrained weights for the preset, e.g. imagenet")
+    parser.add_argument("--weights", default=None, metavar="FILE", help=WEIGHTS_HELP)
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -74,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
     from keras_residual.training.trainer import default_out_dir, train
 
     out = args.out or default_out_dir(args.preset, args.data)
+    check_output_dir(out, "--out")
+    if args.weights is not None:
+        try:
+            check_input_file(args.weights, "--weights")
+        except CLIError as err:
+            raise CLIError(f"{err} (--weights takes a local checkpoint file: .pth, .pt, .bin, "
+                           ".safetensors or .weights.h5)") from err
     # AdamW's usual ResNet settings (peak 1e-3 per 64 images, decoupled decay 0.05); SGD takes the defaults.
     recipe = (
         Recipe(optimizer="adamw", base_lr=4e-3, weight_decay=0.05) if args.optimizer == "adamw" else Recipe()

@@ -170,7 +170,8 @@ def export_saved_model(
     target = base / str(version)
     if target.exists() and not overwrite:
         raise FileExistsError(
-            f"version {version} already exists at {target}; pass overwrite=True to replace it"
+            f"version {version} already exists at {target}; to replace it, overwrite it "
+            "(overwrite=True; --overwrite on the command line)"
         )
     dtype = precision.compute_dtype(compute_dtype)
     serving_model = _serving_model(model, dtype)

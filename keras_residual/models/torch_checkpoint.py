@@ -10,6 +10,8 @@ Layouts: conv ``OIHW`` -> Keras ``HWIO``; linear ``(out, in)`` -> ``(in, out)``;
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 
 _BN_VARIABLES = (
@@ -115,7 +117,10 @@ def _read_checkpoint(path):
             raise ImportError(
                 "Reading .safetensors needs the safetensors package: pip install 'keras-residual[torch]'."
             ) from error
-        return dict(load_file(str(path)))
+        try:
+            return dict(load_file(str(path)))
+        except Exception as error:  # safetensors raises its own SafetensorError for a bad header
+            raise ValueError(f"`weights` file {str(path)!r} is not a valid .safetensors file: {error}") from error
     try:
         import torch
     except ImportError as error:
@@ -123,7 +128,13 @@ def _read_checkpoint(path):
             "Reading a torch checkpoint (.pth/.pt/.bin) needs torch: pip install 'keras-residual[torch]', "
             "or convert it to .safetensors."
         ) from error
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise ValueError(
+            f"`weights` file {str(path)!r} is not a torch checkpoint that torch.load(weights_only=True) "
+            f"can read: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from error
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -65,7 +65,7 @@ def test_cli_float16_without_verification(tmp_path, saved_model, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["missing.keras", "-o", "x.onnx"], "is not a file"),
+        (["missing.keras", "-o", "x.onnx"], "no such file"),
         (
             ["{model}", "-o", "x.onnx", "--calibration", "digits"],
             "--calibration only applies with --quantize",
@@ -92,4 +92,4 @@ def test_entry_point_prints_one_error_line_and_exits_2(tmp_path, capsys):
     code = main(["export", "onnx", str(tmp_path / "missing.keras"), "--output", str(tmp_path / "x.onnx")])
     assert code == 2
     error = capsys.readouterr().err.strip()
-    assert "missing.keras" in error and "is not a file" in error and len(error.splitlines()) == 1
+    assert "missing.keras" in error and "no such file" in error and len(error.splitlines()) == 1

@@ -55,7 +55,7 @@ def test_export_reads_class_names_and_updates_models_config(run_dir, tmp_path, c
 def test_existing_version_and_bad_class_names_are_clean_errors(run_dir, tmp_path):
     base = tmp_path / "exports" / "pets"
     assert command.run(_parse([str(run_dir / "model.keras"), "--base-path", str(base), "--no-warmup"])) == 0
-    with pytest.raises(ValueError, match="version 1 already exists .* pass --overwrite"):
+    with pytest.raises(FileExistsError, match="version 1 already exists .* --overwrite"):
         command.run(_parse([str(run_dir / "model.keras"), "--base-path", str(base), "--version", "1"]))
     bad = tmp_path / "names.json"
     bad.write_text(json.dumps(["only", "two"]))
@@ -64,10 +64,10 @@ def test_existing_version_and_bad_class_names_are_clean_errors(run_dir, tmp_path
             _parse([str(run_dir / "model.keras"), "--base-path", str(base), "--class-names", str(bad)])
         )
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="--class-names: .* is not JSON"):
+    with pytest.raises(ValueError, match="--class-names .*: not JSON"):
         command.run(
             _parse([str(run_dir / "model.keras"), "--base-path", str(base), "--class-names", str(bad)])
         )
-    with pytest.raises(ValueError, match="MODEL: file not found"):
+    with pytest.raises(ValueError, match="MODEL .*missing.keras': no such file"):
         command.run(_parse([str(tmp_path / "missing.keras"), "--base-path", str(base)]))
     assert sorted(p.name for p in base.iterdir()) == ["1"]
