@@ -1,0 +1,108 @@
+"""The fuzz run: mutated images sent in batches with valid ones, every answer checked.
+
+Each request holds one fuzz case among 0 to 3 valid images from the pool, at a random position.
+An OK answer must have one row per image, and the valid images' rows must equal their answers when
+sent alone. An INVALID_ARGUMENT answer to a mixed batch must come again when the fuzz case is sent
+alone (the valid images never cause it). Any other code is a failure; its bytes are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tests.fuzz.images import Sample
+from tests.fuzz.mutations import Case
+from tests.fuzz.rpc import Outcome, Predictor
+
+ALLOWED_CODES = ("OK", "INVALID_ARGUMENT")
+ROW_ATOL = 1e-5  # a valid image's row in a batch vs alone (batched kernels may round differently)
+
+
+@dataclass
+class Report:
+    """What a run saw: codes per case, requests sent, and every failure with a reason."""
+
+    cases: int = 0
+    requests: int = 0
+    codes: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def solo_answers(predictor: Predictor, pool: list[Sample]) -> list[np.ndarray]:
+    """Each valid image's ``probabilities`` row when sent alone."""
+    rows = []
+    for sample in pool:
+        outcome = predictor.encoded([sample.data])
+        if outcome.code != "OK":
+            raise AssertionError(f"valid image {sample.variant} answered {outcome.code}: {outcome.message}")
+        rows.append(outcome.outputs["probabilities"][0])
+    return rows
+
+
+def _check_ok(
+    outcome: Outcome, size: int, goods: list[int], slots: list[int], expected: list[np.ndarray]
+) -> str:
+    probabilities = outcome.outputs.get("probabilities")
+    if probabilities is None or probabilities.shape[0] != size:
+        shape = None if probabilities is None else probabilities.shape
+        return f"OK answer with probabilities of shape {shape} for a batch of {size}"
+    for index, slot in zip(goods, slots, strict=True):
+        if not np.allclose(probabilities[slot], expected[index], rtol=0, atol=ROW_ATOL):
+            return f"valid image at slot {slot} answered differently inside the batch"
+    return ""
+
+
+def _keep(case: Case, number: int, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"case-{number:06d}-{case.fmt}-{case.kind.replace(':', '_').replace('+', '_')}.bin"
+    path.write_bytes(case.data)
+    return str(path)
+
+
+def run(
+    predictor: Predictor,
+    cases: Iterable[Case],
+    pool: list[Sample],
+    expected: list[np.ndarray],
+    seed: int,
+    keep_dir: Path,
+) -> Report:
+    """Send every case (batched with valid images drawn with ``seed``) and check every answer."""
+    rng = np.random.default_rng(seed)
+    report = Report()
+    start = time.perf_counter()
+    for number, case in enumerate(cases):
+        goods = [int(i) for i in rng.integers(len(pool), size=int(rng.integers(0, 4)))]
+        at = int(rng.integers(len(goods) + 1))
+        blobs = [pool[i].data for i in goods]
+        blobs.insert(at, case.data)
+        slots = [slot for slot in range(len(blobs)) if slot != at]
+        outcome = predictor.encoded(blobs)
+        report.cases += 1
+        report.requests += 1
+        report.codes[outcome.code] += 1
+        problem = ""
+        if outcome.code == "OK":
+            problem = _check_ok(outcome, len(blobs), goods, slots, expected)
+        elif outcome.code == "INVALID_ARGUMENT" and goods:
+            alone = predictor.encoded([case.data])
+            report.requests += 1
+            if alone.code != "INVALID_ARGUMENT":
+                problem = (
+                    f"the batch failed but the case alone answered {alone.code}: {outcome.message[:200]}"
+                )
+        elif outcome.code not in ALLOWED_CODES:
+            problem = f"{outcome.code}: {outcome.message[:300]}"
+        if problem:
+            report.failures.append(
+                f"case {number} ({case.fmt}, {case.kind}) {problem} -> {_keep(case, number, keep_dir)}"
+            )
+    report.wall_s = time.perf_counter() - start
+    return report
