@@ -1,5 +1,8 @@
 """``keras-residual predict`` and ``keras-residual serving-status``: call a model TF Serving serves.
 
+Both speak gRPC to ``--target HOST:PORT`` and TF Serving's REST API to ``--target http(s)://HOST:PORT``,
+and need only the client install (``pip install 'keras-residual[client]'``, no TensorFlow).
+
 ``predict`` sends image files (JPEG, PNG, GIF, BMP bytes) to the export's ``serving_bytes``
 signature and prints the top-k labels and scores per image, as a table or as JSON.
 ``serving-status`` prints the state of each model version and the signatures it serves.
@@ -16,10 +19,14 @@ import json
 import sys
 from typing import Any
 
+from keras_residual import contract
+
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--target", required=True, help="gRPC address of the server, HOST:PORT (TF Serving: 8500)."
+        "--target",
+        required=True,
+        help="HOST:PORT for gRPC (TF Serving: 8500), or http(s)://HOST:PORT for REST (TF Serving: 8501).",
     )
     parser.add_argument("--model", required=True, help="Model name the server was started with.")
     choice = parser.add_mutually_exclusive_group()
@@ -32,13 +39,15 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         "--retries",
         type=int,
         default=3,
-        help="Retries on UNAVAILABLE, 0..4, with exponential backoff (default 3).",
+        help="Retries on UNAVAILABLE (REST: 503 or refused connection), 0..4, with exponential backoff (default 3).",
     )
     parser.add_argument(
         "--max-message-mb", type=float, default=64.0, help="Largest request/response in MiB (default 64)."
     )
     parser.add_argument(
-        "--tls", action="store_true", help="Use TLS (system root certificates unless --ca-cert)."
+        "--tls",
+        action="store_true",
+        help="Use TLS on gRPC (system root certificates unless --ca-cert); REST uses TLS for https:// targets.",
     )
     parser.add_argument(
         "--ca-cert", default=None, metavar="PEM", help="CA certificate for TLS (implies --tls)."
@@ -50,14 +59,14 @@ def register(subparsers: Any) -> None:
     """Add the ``predict`` and ``serving-status`` commands to the ``keras-residual`` parser."""
     predict = subparsers.add_parser(
         "predict",
-        help="Classify image files with a model served by TF Serving (gRPC).",
+        help="Classify image files with a model served by TF Serving (gRPC or REST).",
         description="Send image files to a served model's string signature and print top-k labels and scores.",
     )
     _add_connection_args(predict)
     predict.add_argument(
         "--signature",
-        default="serving_bytes",
-        help="Signature taking encoded images (default serving_bytes).",
+        default=contract.SIGNATURE_BYTES,
+        help=f"Signature taking encoded images (default {contract.SIGNATURE_BYTES}).",
     )
     predict.add_argument("--batch", type=int, default=32, help="Images per request (default 32).")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG/GIF/BMP files.")
@@ -72,21 +81,38 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=run_status)
 
 
+def _credentials(args: argparse.Namespace) -> Any:
+    """TLS for the target: gRPC channel credentials, or an ``ssl.SSLContext`` for an https URL."""
+    from keras_residual.client.serving_client import REST_SCHEMES
+
+    rest = args.target.startswith(REST_SCHEMES)
+    https = args.target.startswith("https://")
+    if rest and args.tls and not https:
+        raise ValueError(f"--tls with a REST target needs an https:// URL, got --target {args.target!r}")
+    if not (args.tls or args.ca_cert or https):
+        return None
+    root = None
+    if args.ca_cert:
+        try:
+            with open(args.ca_cert, "rb") as handle:
+                root = handle.read()
+        except OSError as err:
+            raise ValueError(f"--ca-cert {args.ca_cert!r} cannot be read: {err.strerror}") from None
+    if rest:
+        if not https:
+            raise ValueError(f"--ca-cert with a REST target needs an https:// URL, got --target {args.target!r}")
+        import ssl
+
+        return ssl.create_default_context(cadata=root.decode("ascii") if root else None)
+    import grpc
+
+    return grpc.ssl_channel_credentials(root_certificates=root)
+
+
 def _client(args: argparse.Namespace, **extra: Any):
     from keras_residual.client import ServingClient
 
-    credentials = None
-    if args.tls or args.ca_cert:
-        import grpc
-
-        root = None
-        if args.ca_cert:
-            try:
-                with open(args.ca_cert, "rb") as handle:
-                    root = handle.read()
-            except OSError as err:
-                raise ValueError(f"--ca-cert {args.ca_cert!r} cannot be read: {err.strerror}") from None
-        credentials = grpc.ssl_channel_credentials(root_certificates=root)
+    credentials = _credentials(args)
     if args.max_message_mb <= 0:
         raise ValueError(f"--max-message-mb must be positive, got {args.max_message_mb}")
     return ServingClient(
@@ -111,8 +137,8 @@ def _rows(images: list[str], outputs: dict) -> list[dict]:
     """One record per image: its top-k (index, label, score) or, without top-k outputs, all outputs."""
     records = []
     for i, image in enumerate(images):
-        if "top_k_indices" in outputs and "top_k_scores" in outputs:
-            labels = outputs.get("top_k_labels")
+        if contract.OUTPUT_TOP_K_INDICES in outputs and contract.OUTPUT_TOP_K_SCORES in outputs:
+            labels = outputs.get(contract.OUTPUT_TOP_K_LABELS)
             top = [
                 {
                     "rank": rank + 1,
@@ -121,7 +147,7 @@ def _rows(images: list[str], outputs: dict) -> list[dict]:
                     "score": float(score),
                 }
                 for rank, (index, score) in enumerate(
-                    zip(outputs["top_k_indices"][i], outputs["top_k_scores"][i], strict=True)
+                    zip(outputs[contract.OUTPUT_TOP_K_INDICES][i], outputs[contract.OUTPUT_TOP_K_SCORES][i], strict=True)
                 )
             ]
             records.append({"image": image, "top_k": top})

@@ -166,7 +166,7 @@ _CODE_BY_HTTP = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_UNKNOWN_SIGNATURE = re.compile(r'Serving signature (key|name): ?"[^"]*" not found')
+_UNKNOWN_SIGNATURE = re.compile(r'Serving signature (key|name:) "[^"]*" not found')
 
 
 def code_from_http(status: int, message: str) -> str:

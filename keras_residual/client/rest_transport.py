@@ -17,6 +17,7 @@ import base64
 import http.client
 import json
 import queue
+import socket
 import ssl
 import time
 import urllib.parse
@@ -117,9 +118,12 @@ class RestTransport:
         except queue.Empty:
             conn, reused = self._new_connection(timeout), False
         while True:
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
             try:
+                if conn.sock is None:
+                    conn.connect()
+                    # small requests and answers: do not wait for the peer's delayed ACK (Nagle)
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.sock.settimeout(timeout)
                 return self._exchange(conn, method, path, body)
             except TimeoutError:
                 conn.close()

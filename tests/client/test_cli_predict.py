@@ -1,4 +1,4 @@
-"""``keras-residual predict`` and ``serving-status`` against the server fixture."""
+"""``keras-residual predict`` and ``serving-status`` against the server fixture, over gRPC and REST."""
 
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ def image_files(tmp_path):
     return paths, pixels
 
 
-def test_predict_prints_a_top_k_table(server, image_files, reference, capsys):
+def test_predict_prints_a_top_k_table(target, image_files, reference, capsys):
     paths, pixels = image_files
-    assert cli(["predict", "--target", server.target, "--model", MODEL, *paths]) == 0
+    assert cli(["predict", "--target", target, "--model", MODEL, *paths]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["image", "rank", "label", "index", "score"]
     assert len(lines) == 1 + 2 * 3  # top-3 per image
@@ -51,10 +51,10 @@ def test_predict_prints_a_top_k_table(server, image_files, reference, capsys):
     assert float(first[4]) == pytest.approx(float(expected["top_k_scores"][0][0]), abs=1e-4)
 
 
-def test_predict_json(server, image_files, reference, capsys):
+def test_predict_json(target, image_files, reference, capsys):
     paths, pixels = image_files
     assert (
-        cli(["predict", "--target", server.target, "--model", MODEL, "--json", "--batch", "1", *paths]) == 0
+        cli(["predict", "--target", target, "--model", MODEL, "--json", "--batch", "1", *paths]) == 0
     )
     payload = json.loads(capsys.readouterr().out)
     expected = reference(pixels.astype("float32"))
@@ -66,12 +66,12 @@ def test_predict_json(server, image_files, reference, capsys):
         )
 
 
-def test_serving_status_table_and_json(server, capsys):
-    assert cli(["serving-status", "--target", server.target, "--model", MODEL]) == 0
+def test_serving_status_table_and_json(target, capsys):
+    assert cli(["serving-status", "--target", target, "--model", MODEL]) == 0
     out = capsys.readouterr().out
     assert "AVAILABLE" in out and "signature serving_default: images float32 [None, 32, 32, 3]" in out
     assert "__saved_model_init_op" not in out
-    assert cli(["serving-status", "--target", server.target, "--model", MODEL, "--json"]) == 0
+    assert cli(["serving-status", "--target", target, "--model", MODEL, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["versions"] == [
         {"version": 1, "state": "AVAILABLE", "error_code": "OK", "error_message": ""}
@@ -79,27 +79,27 @@ def test_serving_status_table_and_json(server, capsys):
     assert payload["signatures"]["serving_bytes"]["inputs"] == {"image_bytes": "string [None]"}
 
 
-def test_server_errors_exit_1_with_the_code_and_message(server, image_files, capsys):
+def test_server_errors_exit_1_with_the_code_and_message(target, image_files, capsys):
     paths, _ = image_files
-    assert cli(["predict", "--target", server.target, "--model", "nope", *paths]) == 1
+    assert cli(["predict", "--target", target, "--model", "nope", *paths]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "NOT_FOUND: Servable not found for request: Latest(nope)" in err
-    assert cli(["serving-status", "--target", server.target, "--model", "nope"]) == 1
+    assert cli(["serving-status", "--target", target, "--model", "nope"]) == 1
     assert "Could not find any versions of model nope" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(server, image_files, tmp_path, capsys):
+def test_usage_errors_exit_2(target, image_files, tmp_path, capsys):
     paths, _ = image_files
     missing = str(tmp_path / "missing.png")
-    assert cli(["predict", "--target", server.target, "--model", MODEL, missing]) == 2
+    assert cli(["predict", "--target", target, "--model", MODEL, missing]) == 2
     assert "no such file" in capsys.readouterr().err
     # the float signature does not take encoded files: caught before sending, says what it expects
-    args = ["predict", "--target", server.target, "--model", MODEL, "--signature", "serving_default", *paths]
+    args = ["predict", "--target", target, "--model", MODEL, "--signature", "serving_default", *paths]
     assert cli(args) == 2
     assert "expected float32 [None, 32, 32, 3]" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"not an image at all")
-    assert cli(["predict", "--target", server.target, "--model", MODEL, str(corrupt)]) == 2
+    assert cli(["predict", "--target", target, "--model", MODEL, str(corrupt)]) == 2
     assert "INVALID_ARGUMENT" in capsys.readouterr().err  # the server's answer, with the op's message
     with pytest.raises(SystemExit) as exit_info:
         cli(
@@ -108,9 +108,10 @@ def test_usage_errors_exit_2(server, image_files, tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
-def test_unreachable_server_exits_1(image_files, capsys):
+@pytest.mark.parametrize("target", ["127.0.0.1:1", "http://127.0.0.1:1"])
+def test_unreachable_server_exits_1(target, image_files, capsys):
     paths, _ = image_files
-    assert cli(["predict", "--target", "127.0.0.1:1", "--model", MODEL, "--timeout", "3", *paths]) == 1
+    assert cli(["predict", "--target", target, "--model", MODEL, "--timeout", "3", *paths]) == 1
     assert "UNAVAILABLE" in capsys.readouterr().err
 
 
@@ -120,3 +121,5 @@ def test_tls_with_unreadable_ca_is_a_usage_error(image_files, capsys):
         cli(["predict", "--target", "x:1", "--model", MODEL, "--ca-cert", "/nonexistent/ca.pem", *paths]) == 2
     )
     assert "--ca-cert" in capsys.readouterr().err
+    assert cli(["predict", "--target", "http://x:1", "--model", MODEL, "--tls", *paths]) == 2
+    assert "https://" in capsys.readouterr().err

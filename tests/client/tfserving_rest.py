@@ -81,17 +81,20 @@ def _type_name(value) -> str:
     return {str: "String", dict: "Object", list: "Array", type(None): "Null"}.get(type(value), "Number")
 
 
+def _type_error(value, dtype: int) -> RestError:
+    return RestError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"JSON Value: {json.dumps(value)} Type: {_type_name(value)} is not of expected type: "
+        f"{types_pb2.DataType.Name(dtype).removeprefix('DT_').lower()}",
+    )
+
+
 def _leaves(value, dtype: int, out: list) -> None:
     """Flatten ``value``, converting each leaf like TF Serving's ``AddValueToTensor``."""
     if isinstance(value, list):
         for item in value:
             _leaves(item, dtype, out)
         return
-    wrong = RestError(
-        grpc.StatusCode.INVALID_ARGUMENT,
-        f"JSON Value: {json.dumps(value)} Type: {_type_name(value)} is not of expected type: "
-        f"{types_pb2.DataType.Name(dtype).removeprefix('DT_').lower()}",
-    )
     if dtype == types_pb2.DT_STRING:
         if _is_b64(value):
             try:
@@ -101,18 +104,18 @@ def _leaves(value, dtype: int, out: list) -> None:
         elif isinstance(value, str):
             out.append(value.encode("utf-8"))
         else:
-            raise wrong
+            raise _type_error(value, dtype)
     elif dtype in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong
+            raise _type_error(value, dtype)
         out.append(value)
     elif dtype in _INTS:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
+            raise _type_error(value, dtype)
         out.append(value)
     elif dtype == types_pb2.DT_BOOL:
         if not isinstance(value, bool):
-            raise wrong
+            raise _type_error(value, dtype)
         out.append(value)
     else:
         raise RestError(
@@ -133,6 +136,15 @@ def _shape(value) -> list[int]:
 def json_to_tensor(value, dtype: int):
     """A JSON value (nested lists of numbers, strings or b64 objects) as a ``TensorProto`` of ``dtype``."""
     shape = _shape(value)
+    fast = _FLOATS.get(dtype) or _INTS.get(dtype)
+    if fast is not None:  # numbers only: convert in one go (the per-leaf walk below gives the errors)
+        try:
+            array = np.asarray(value)
+        except ValueError:
+            array = None
+        allowed = "iuf" if dtype in _FLOATS else "iu"
+        if array is not None and array.dtype.kind in allowed and list(array.shape) == shape:
+            return tf.make_tensor_proto(array.astype(fast))
     flat: list = []
     _leaves(value, dtype, flat)
     if len(flat) != int(np.prod(shape, dtype=np.int64)):
@@ -242,6 +254,7 @@ class RestFrontend:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as TF Serving's libevent server
+            disable_nagle_algorithm = True  # headers and body leave as separate writes
 
             def log_message(self, *args) -> None:  # quiet
                 return
