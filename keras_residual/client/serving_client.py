@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,6 +25,13 @@ from keras_residual.client.tensors import _NP_TO_DT, tensor_info
 from keras_residual.client.transport import CallOptions
 
 REST_SCHEMES = ("http://", "https://")
+"""Targets starting with these speak REST; any other target is a gRPC address."""
+_GRPC_SCHEMES = ("dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock")  # gRPC's own name-resolver URIs
+
+
+def _unknown_scheme(target: str) -> bool:
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", target)
+    return match is not None and match.group(1).lower() not in ("http", "https", *_GRPC_SCHEMES)
 
 
 class ServingClient:
@@ -83,8 +91,8 @@ class ServingClient:
         wait_for_ready: bool = False,
         validate: bool = True,
     ):
-        if not isinstance(target, str) or not target.strip():
-            fail("target", "a non-empty 'host:port' or 'http(s)://host:port' string", target)
+        if not isinstance(target, str) or not target.strip() or _unknown_scheme(target):
+            fail("target", "'host:port' (gRPC) or 'http(s)://host:port' (REST)", target)
         check_str("model_name", model_name)
         check_str("signature", signature)
         if version is not None and version_label is not None:

@@ -1,9 +1,14 @@
-"""ServingClient pieces that need no server: argument checks, channel options, tensor codecs."""
+"""ServingClient pieces that need no server: argument checks, transports, error mapping, tensor and JSON codecs."""
 
 from __future__ import annotations
 
+import base64
 import json
+import ssl
+import subprocess
+import sys
 
+import grpc
 import numpy as np
 import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
@@ -11,12 +16,16 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from keras_residual.client import (
     ServingClient,
     ServingError,
+    ServingFailedPreconditionError,
     ServingInvalidArgumentError,
     ServingNotFoundError,
     TensorInfo,
     to_numpy,
     to_tensor_proto,
 )
+from keras_residual.client.errors import HTTP_STATUS, code_from_http, make_error
+from keras_residual.client.rest_transport import _from_json, _message, _to_json
+from tests.client.tfserving_rest import HTTP_STATUS as STUB_HTTP_STATUS
 
 
 @pytest.mark.parametrize(
@@ -114,3 +123,65 @@ def test_predict_encoded_rejects_missing_files_and_single_items(tmp_path):
             client.predict_encoded(b"abc")
         with pytest.raises(ValueError, match="non-empty batch"):
             client.predict(np.zeros((0, 32, 32, 3), "float32"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"target": "ftp://host:1"}, "target"),
+        ({"target": "http://"}, "target"),
+        ({"target": "http://h:1", "credentials": "not a context"}, "ssl.SSLContext"),
+        ({"target": "h:1", "credentials": "not credentials"}, "grpc.ChannelCredentials"),
+        ({"target": "http://h:1", "credentials": ssl.create_default_context()}, "https://"),
+        ({"target": "h:1", "wait_for_ready": 1}, "wait_for_ready"),
+    ],
+)
+def test_transport_arguments_are_checked(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        ServingClient(model_name="m", **kwargs)
+
+
+def test_the_target_picks_the_transport():
+    for target, transport in (("h:8500", "grpc"), ("http://h:8501", "rest"), ("https://h/prefix", "rest")):
+        client = ServingClient(target, "m")
+        assert client.transport == transport
+        client.close()
+
+
+def test_http_statuses_map_back_to_the_codes_tf_serving_sends():
+    """Every code TF Serving maps to HTTP (the stand-in uses its ToHTTPStatusCode table) comes back as
+    a code with that status; a 400 is FAILED_PRECONDITION only for an unknown signature."""
+    for code, status in HTTP_STATUS.items():
+        assert status == STUB_HTTP_STATUS[getattr(grpc.StatusCode, code)]
+        assert HTTP_STATUS[code_from_http(status, "message")] == status
+    assert code_from_http(400, 'Serving signature name: "x" not found in signature def') == "FAILED_PRECONDITION"
+    assert code_from_http(400, "input size does not match signature") == "INVALID_ARGUMENT"
+    assert code_from_http(404, "Servable not found for request: Latest(x)") == "NOT_FOUND"
+    assert code_from_http(503, "busy") == "UNAVAILABLE"
+    assert code_from_http(502, "bad gateway") == "UNAVAILABLE"
+    assert code_from_http(418, "teapot") == "UNKNOWN"
+    assert isinstance(make_error("FAILED_PRECONDITION", "x"), ServingFailedPreconditionError)
+
+
+def test_rest_json_values_decode_to_the_signature_dtypes():
+    ints = TensorInfo("x:0", "int32", (None, 2))
+    assert _from_json([[1, 2]], ints).dtype == np.int32
+    labels = _from_json([["cat", {"b64": base64.b64encode(b"\xff").decode()}]], None)
+    assert labels.shape == (1, 2) and labels.tolist() == [["cat", b"\xff"]]
+    assert _from_json([[0.5, 1.0]], None).dtype == np.float32  # no metadata: floats are float32
+    assert _from_json([1, 2], None).dtype == np.int64
+    assert _from_json([True], None).dtype == bool
+    assert np.isnan(_from_json([float("nan")], TensorInfo("y", "float32", None))[0])
+    assert _to_json(np.array([b"ab", "c"], dtype=object)) == [{"b64": "YWI="}, {"b64": "Yw=="}]
+    assert _message(b'{"error": "Servable not found"}') == "Servable not found"
+    assert _message(b"<html>502 Bad Gateway</html>") == "<html>502 Bad Gateway</html>"
+
+
+def test_the_package_imports_no_tensorflow():
+    code = (
+        "import sys, keras_residual.client, keras_residual.cli.predict; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tensorflow_serving')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
