@@ -319,9 +319,7 @@ def _derive(onnx, ort, float32, work: Path, shape, args, report) -> _Graph:
     )
     onnx_quantize.quantize_int8(float32.path, work / "int8.onnx", INPUT_NAME, calibration)
     int8 = _Graph.load(onnx, ort, work / "int8.onnx")
-    report.top1_agreement = _top1_agreement(
-        int8.session, float32.session, report.output_names[0], held_out
-    )
+    report.top1_agreement = _top1_agreement(int8.session, float32.session, report.output_names[0], held_out)
     report.calibration_images, report.heldout_images = len(calibration), len(held_out)
     return int8
 

@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from keras_residual._validation import check_choice, check_int, check_str
+
 __all__ = ["parse_serving_config", "update_models_config"]
 
 _KINDS = ("models", "batching", "monitoring")
@@ -104,8 +106,7 @@ def parse_serving_config(path: str | os.PathLike, kind: str):
         assert parse_serving_config("monitoring.config", "monitoring").prometheus_config.enable
         ```
     """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {list(_KINDS)}, got {kind!r}")
+    check_choice("kind", kind, _KINDS)
     text_format, model_server_config_pb2 = _serving_protos()
     if kind == "models":
         message = model_server_config_pb2.ModelServerConfig()
@@ -158,12 +159,10 @@ def update_models_config(
         assert dict(entry.version_labels) == {"stable": 1, "canary": 2}
         ```
     """
-    if not model_name or not isinstance(model_name, str):
-        raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ValueError(f"version must be a non-negative integer, got {version!r}")
-    if label is not None and label not in _LABELS:
-        raise ValueError(f"label must be one of {list(_LABELS)} or None, got {label!r}")
+    check_str("model_name", model_name)
+    check_int("version", version, minimum=0)
+    check_choice("label", label, (None, *_LABELS))
+    check_str("base_path", base_path)
     text_format, model_server_config_pb2 = _serving_protos()
     path = Path(path)
     config = (

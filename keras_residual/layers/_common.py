@@ -1,13 +1,16 @@
-"""Private helpers shared by the residual layers: argument validation and conv/norm/pool factories.
+"""Private helpers shared by the residual layers: Keras-dependent checks and conv/norm/pool factories.
 
-Only ``keras`` is used here so the layers run on every Keras backend.
+The checks that need no Keras (integers, rates, choices, booleans) live in
+`keras_residual._validation`; the ones here resolve Keras objects (data formats, activations,
+initializers, regularizers, input shapes) and raise in the same style: "`name` must be ...;
+received name=...". Only ``keras`` is used here so the layers run on every Keras backend.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import keras
+
+from keras_residual._validation import check_choice
 
 CONV_CLASSES = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 AVG_POOL_CLASSES = {
@@ -17,42 +20,6 @@ AVG_POOL_CLASSES = {
 }
 NORMS = ("batch", "group", "layer")
 DATA_FORMATS = ("channels_last", "channels_first")
-
-
-def check_choice(name, value, allowed):
-    """Raise ValueError unless ``value`` is one of ``allowed``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)}; received {name}={value!r}.")
-    return value
-
-
-def check_int(name, value, minimum=1, maximum=None):
-    """Raise ValueError unless ``value`` is an int (not a bool) in ``[minimum, maximum]``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if ok and value < minimum:
-        ok = False
-    if ok and maximum is not None and value > maximum:
-        ok = False
-    if not ok:
-        allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-        raise ValueError(f"`{name}` must be {allowed}; received {name}={value!r}.")
-    return int(value)
-
-
-def check_rate(name, value):
-    """Raise ValueError unless ``value`` is a real number in ``[0, 1)``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0.0 <= value < 1.0
-    if not ok:
-        raise ValueError(f"`{name}` must be a float in [0, 1); received {name}={value!r}.")
-    return float(value)
-
-
-def check_positive_float(name, value):
-    """Raise ValueError unless ``value`` is a real number > 0."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
-    if not ok:
-        raise ValueError(f"`{name}` must be a float > 0; received {name}={value!r}.")
-    return float(value)
 
 
 def check_data_format(data_format):
@@ -84,6 +51,7 @@ def serialize_activation(value):
 
 
 def check_initializer(name, value):
+    """Return the Keras initializer ``value`` resolves to."""
     try:
         return keras.initializers.get(value)
     except (ValueError, TypeError) as error:
@@ -93,6 +61,7 @@ def check_initializer(name, value):
 
 
 def check_regularizer(name, value):
+    """Return the Keras regularizer ``value`` resolves to (``None`` stays ``None``)."""
     try:
         return keras.regularizers.get(value)
     except (ValueError, TypeError) as error:

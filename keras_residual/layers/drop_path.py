@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_residual.layers._common import check_int, check_rate
+from keras_residual._validation import check_int, check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_residual.layers._common import channel_axis, check_choice, check_data_format, check_rate
+from keras_residual._validation import check_choice, check_positive_float, check_rate
+from keras_residual.layers._common import channel_axis, check_data_format
 from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
 from keras_residual.layers.drop_path import DropPath
 
@@ -84,16 +85,7 @@ class Residual(keras.layers.Layer):
         self.projection_mode = check_choice("projection", projection, PROJECTIONS)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
         if layer_scale is not None:
-            ok = (
-                isinstance(layer_scale, (int, float))
-                and not isinstance(layer_scale, bool)
-                and layer_scale > 0
-            )
-            if not ok:
-                raise ValueError(
-                    f"`layer_scale` must be None or a float > 0; received layer_scale={layer_scale!r}."
-                )
-            layer_scale = float(layer_scale)
+            layer_scale = check_positive_float("layer_scale", layer_scale)
         self.layer_scale = layer_scale
         self.data_format = check_data_format(data_format)
         self.projection = None

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import keras
 
+from keras_residual._validation import check_bool, check_choice, check_int, check_positive_float, check_rate
 from keras_residual.layers._common import (
     AVG_POOL_CLASSES,
     NORMS,
     channel_axis,
     check_activation,
-    check_choice,
     check_data_format,
     check_initializer,
     check_input_shape,
-    check_int,
-    check_positive_float,
-    check_rate,
     check_regularizer,
     make_conv,
     make_norm,
@@ -44,12 +41,6 @@ SUBLAYER_NAMES = (
     "shortcut_conv",
     "shortcut_bn",
 )
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False; received {name}={value!r}.")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")
@@ -175,7 +166,7 @@ class ResidualBlock(keras.layers.Layer):
         self.block = check_choice("block", block, BLOCKS)
         self.strides = check_int("strides", strides)
         self.rank = check_int("rank", rank, minimum=1, maximum=3)
-        self.preact = _check_bool("preact", preact)
+        self.preact = check_bool("preact", preact)
         self.shortcut = check_choice("shortcut", shortcut, SHORTCUTS)
         self.stride_on = check_choice("stride_on", stride_on, STRIDE_POSITIONS)
         self.groups = check_int("groups", groups)
@@ -184,7 +175,7 @@ class ResidualBlock(keras.layers.Layer):
         self.dilation_rate = check_int("dilation_rate", dilation_rate)
         self.se_ratio = check_rate("se_ratio", se_ratio)
         self.drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-        self.zero_init_last = _check_bool("zero_init_last", zero_init_last)
+        self.zero_init_last = check_bool("zero_init_last", zero_init_last)
         self.activation = check_activation("activation", activation)
         self.norm = check_choice("norm", norm, NORMS)
         self.norm_epsilon = check_positive_float("norm_epsilon", norm_epsilon)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_residual._validation import check_float, check_int, check_optional_int
 from keras_residual.layers._common import (
     check_activation,
     check_data_format,
     check_input_shape,
-    check_int,
     serialize_activation,
     spatial_axes,
 )
@@ -57,13 +57,8 @@ class SqueezeExcite(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        ok = isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and 0.0 < ratio <= 1.0
-        if not ok:
-            raise ValueError(f"`ratio` must be a float in (0, 1]; received ratio={ratio!r}.")
-        self.ratio = float(ratio)
-        if reduced_channels is not None:
-            reduced_channels = check_int("reduced_channels", reduced_channels, minimum=1)
-        self.reduced_channels = reduced_channels
+        self.ratio = check_float("ratio", ratio, 0.0, 1.0, min_inclusive=False)
+        self.reduced_channels = check_optional_int("reduced_channels", reduced_channels)
         self.activation = check_activation("activation", activation)
         self.gate = check_activation("gate", gate)
         self.rank = check_int("rank", rank, minimum=1, maximum=3)

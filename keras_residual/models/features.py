@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_residual._validation import fail
+
 
 def feature_model(model, levels=None):
     """Build a ``keras.Model`` returning a dict of stage outputs of ``model``.
@@ -34,7 +36,7 @@ def feature_model(model, levels=None):
     """
     pyramid = getattr(model, "pyramid_outputs", None)
     if not pyramid:
-        raise ValueError(f"`model` must be a ResNet with `pyramid_outputs`; received {type(model).__name__}.")
+        fail("model", "a ResNet with `pyramid_outputs`", type(model).__name__)
     available = list(pyramid)
     if levels is None:
         levels = available
@@ -42,8 +44,6 @@ def feature_model(model, levels=None):
         levels = [levels]
     unknown = [level for level in levels if level not in pyramid]
     if unknown or not levels:
-        raise ValueError(
-            f"`levels` must be a non-empty subset of {available}; received levels={list(levels)!r}."
-        )
+        fail("levels", f"None or a non-empty subset of {available}", list(levels))
     outputs = {level: pyramid[level] for level in levels}
     return keras.Model(inputs=model.input, outputs=outputs, name=f"{model.name}_features")

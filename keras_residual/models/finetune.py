@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_residual._validation import fail, is_int
+
 HEAD_LAYER_NAMES = ("avg_pool", "max_pool", "predictions")
 
 
@@ -80,12 +82,10 @@ def unfreeze_stages(model, count, train_norm=False):
     num_stages = len(model.resnet_config["stage_blocks"])
     if count == "all":
         first = 1
-    elif isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= num_stages:
+    elif is_int(count) and 0 <= count <= num_stages:
         first = num_stages - count + 1
     else:
-        raise ValueError(
-            f"`count` must be 'all' or an integer in [0, {num_stages}]; received count={count!r}."
-        )
+        fail("count", f"'all' or an integer in [0, {num_stages}]", count)
     model.trainable = True
     for layer in model.layers:
         stage = _stage_of(layer.name)

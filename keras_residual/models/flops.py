@@ -14,6 +14,8 @@ import math
 import keras
 import numpy as np
 
+from keras_residual._validation import fail, is_int
+
 
 def _macs(layer, output_shape):
     elements = math.prod(int(d) for d in output_shape[1:])
@@ -59,8 +61,10 @@ def count_macs(model, image_size=None):
     data_format = getattr(model, "resnet_config", {}).get("data_format", keras.config.image_data_format())
     spatial = [0, 1] if data_format == "channels_last" else [1, 2]
     if image_size is not None:
-        if len(image_size) != 2:
-            raise ValueError(f"`image_size` must be (height, width); received image_size={image_size!r}.")
+        if not (
+            isinstance(image_size, (list, tuple)) and len(image_size) == 2 and all(map(is_int, image_size))
+        ):
+            fail("image_size", "None or (height, width)", image_size)
         for axis, size in zip(spatial, image_size, strict=True):
             shape[axis] = int(size)
     if any(d is None for d in shape):

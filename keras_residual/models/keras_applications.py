@@ -9,6 +9,7 @@ v2 convs with a bias (stem, last conv of a block, projection) map to our convs w
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 
@@ -59,8 +60,6 @@ def _describe(ka_model):
     }
     if include_top:
         head = layers["predictions"]
-        import keras
-
         config["num_classes"] = int(head.units)
         config["classifier_activation"] = keras.activations.serialize(head.activation)
     return config, layers

@@ -5,6 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_residual._validation import check_choice
+from keras_residual.layers._common import check_data_format
+
 # torchvision / timm ImageNet statistics on 0..1 pixels (RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,17 +42,8 @@ class ImagePreprocessing(keras.layers.Layer):
     def __init__(self, mode="imagenet", data_format=None, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"`preprocessing` must be one of [None, 'unit', 'imagenet']; received {mode!r}.")
-        if data_format is None:
-            data_format = keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be one of ['channels_last', 'channels_first']; "
-                f"received data_format={data_format!r}."
-            )
-        self.mode = mode
-        self.data_format = data_format
+        self.mode = check_choice("mode", mode, MODES)
+        self.data_format = check_data_format(data_format)
         self.built = True
 
     def call(self, inputs):

@@ -141,7 +141,9 @@ def preset_config(name):
         ValueError: ``name`` is not a preset; the message lists the valid names.
     """
     if not isinstance(name, str) or name not in PRESETS:
-        raise ValueError(f"Unknown preset name={name!r}. Valid presets: {', '.join(list_presets())}.")
+        raise ValueError(
+            f"`name` must be a preset name; received name={name!r}. Valid presets: {', '.join(list_presets())}."
+        )
     return copy.deepcopy(PRESETS[name]["config"])
 
 

@@ -7,69 +7,210 @@ import os
 
 import keras
 
-from keras_residual.layers import ResidualBlock
-from keras_residual.layers._common import (
+from keras_residual._validation import (
+    check_bool,
     check_choice,
-    check_data_format,
     check_int,
     check_positive_float,
     check_rate,
+    fail,
+    is_int,
 )
+from keras_residual.layers import ResidualBlock
+from keras_residual.layers._common import check_data_format
 from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
 from keras_residual.models import finetune
 from keras_residual.models.features import feature_model
+from keras_residual.models.keras_applications import convert_keras_application
 from keras_residual.models.preprocessing import ImagePreprocessing
 from keras_residual.models.presets import preset_config
 from keras_residual.models.stages import DOWNSAMPLE_POSITIONS, OUTPUT_STRIDES, block_specs
 from keras_residual.models.stem import STEM_STRIDES, STEMS, apply_stem
+from keras_residual.models.torch_checkpoint import load_torch_checkpoint
 
 POOLINGS = (None, "avg", "max")
 PREPROCESSINGS = (None, "unit", "imagenet")
 HEAD_LAYERS = ("avg_pool", "max_pool", "predictions")
+CONFIG_KEYS = (
+    "stage_blocks",
+    "block",
+    "stem",
+    "stem_width",
+    "stage_widths",
+    "preact",
+    "stride_on",
+    "shortcut",
+    "downsample_at",
+    "groups",
+    "base_width",
+    "se_ratio",
+    "drop_path_rate",
+    "zero_init_last",
+    "output_stride",
+    "include_top",
+    "num_classes",
+    "pooling",
+    "input_shape",
+    "preprocessing",
+    "classifier_activation",
+    "head_dtype",
+    "norm_momentum",
+    "norm_epsilon",
+    "data_format",
+)
+"""The architecture arguments of ``ResNet`` (its config less ``name``, ``trainable`` and ``dtype``)."""
 
 
 def _check_widths(name, values, count=None):
-    ok = isinstance(values, (list, tuple)) and len(values) > 0
-    if ok:
-        try:
-            values = tuple(check_int(f"{name}[{i}]", v) for i, v in enumerate(values))
-        except ValueError:
-            ok = False
-    if ok and count is not None and len(values) != count:
-        raise ValueError(
-            f"`{name}` must have one entry per stage ({count}, the length of `stage_blocks`); "
-            f"received {name}={values!r}."
-        )
+    ok = isinstance(values, (list, tuple)) and len(values) > 0 and all(is_int(v) and v >= 1 for v in values)
     if not ok:
-        raise ValueError(
-            f"`{name}` must be a non-empty list of positive integers; received {name}={values!r}."
-        )
-    return values
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False; received {name}={value!r}.")
-    return value
+        fail(name, "a non-empty list of positive integers", values)
+    if count is not None and len(values) != count:
+        fail(name, f"a list with one entry per stage ({count}, the length of `stage_blocks`)", values)
+    return [int(v) for v in values]
 
 
 def _check_input_shape(input_shape, data_format):
     if input_shape is None:
         return (None, None, 3) if data_format == "channels_last" else (3, None, None)
     ok = isinstance(input_shape, (list, tuple)) and len(input_shape) == 3
+    ok = ok and all(dim is None or (is_int(dim) and dim >= 1) for dim in input_shape)
     if ok:
-        for dim in input_shape:
-            if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-                ok = False
-        channels = input_shape[-1] if data_format == "channels_last" else input_shape[0]
-        ok = ok and channels is not None
+        ok = (input_shape[-1] if data_format == "channels_last" else input_shape[0]) is not None
     if not ok:
-        raise ValueError(
-            "`input_shape` must be None or (height, width, channels) (channels first for "
-            "data_format='channels_first') with positive ints or None for height/width; "
-            f"received input_shape={input_shape!r}."
+        fail(
+            "input_shape",
+            "None or (height, width, channels) (channels first for data_format='channels_first') with "
+            "positive ints or None for height/width",
+            input_shape,
         )
     return tuple(input_shape)
+
+
+def _check_blocks(config):
+    """Check the arguments that shape the stem and the blocks (in ``config``, in place)."""
+    config["stage_blocks"] = _check_widths("stage_blocks", config["stage_blocks"])
+    config["stage_widths"] = _check_widths(
+        "stage_widths", config["stage_widths"], len(config["stage_blocks"])
+    )
+    check_choice("block", config["block"], ("basic", "bottleneck"))
+    check_choice("stem", config["stem"], STEMS)
+    config["stem_width"] = check_int("stem_width", config["stem_width"])
+    check_bool("preact", config["preact"])
+    check_choice("stride_on", config["stride_on"], ("3x3", "1x1"))
+    check_choice("shortcut", config["shortcut"], ("auto", "avg_down"))
+    check_choice("downsample_at", config["downsample_at"], DOWNSAMPLE_POSITIONS)
+    config["groups"] = check_int("groups", config["groups"])
+    config["base_width"] = check_int("base_width", config["base_width"])
+    config["se_ratio"] = check_rate("se_ratio", config["se_ratio"])
+    config["drop_path_rate"] = check_rate("drop_path_rate", config["drop_path_rate"])
+    check_bool("zero_init_last", config["zero_init_last"])
+    if not (is_int(config["output_stride"]) and config["output_stride"] in OUTPUT_STRIDES):
+        fail("output_stride", f"one of {list(OUTPUT_STRIDES)}", config["output_stride"])
+
+
+def _check_head_and_input(config):
+    """Check the head, input and normalization arguments (in ``config``, in place)."""
+    check_bool("include_top", config["include_top"])
+    config["num_classes"] = check_int("num_classes", config["num_classes"])
+    check_choice("pooling", config["pooling"], POOLINGS)
+    if config["include_top"] and config["pooling"] is None:
+        fail("pooling", "'avg' or 'max' when include_top=True", None)
+    check_choice("preprocessing", config["preprocessing"], PREPROCESSINGS)
+    config["norm_momentum"] = check_rate("norm_momentum", config["norm_momentum"])
+    config["norm_epsilon"] = check_positive_float("norm_epsilon", config["norm_epsilon"])
+    data_format = config["data_format"] = check_data_format(config["data_format"])
+    input_shape = config["input_shape"] = _check_input_shape(config["input_shape"], data_format)
+    channels = input_shape[-1] if data_format == "channels_last" else input_shape[0]
+    if config["preprocessing"] == "imagenet" and channels != 3:
+        fail(
+            "preprocessing", f"None or 'unit' for {channels} input channels ('imagenet' needs 3)", "imagenet"
+        )
+    try:
+        config["head_dtype"] = keras.dtype_policies.get(config["head_dtype"]).name
+    except (ValueError, TypeError):
+        fail("head_dtype", "a dtype name such as 'float32'", config["head_dtype"])
+
+
+def _build_graph(config, specs, dtype):
+    """``(inputs, outputs, pyramid)``: preprocessing, stem, stages, then the pooling/classifier head."""
+    data_format = config["data_format"]
+    axis = -1 if data_format == "channels_last" else 1
+
+    def norm(layer_name):
+        return keras.layers.BatchNormalization(
+            axis=axis,
+            momentum=config["norm_momentum"],
+            epsilon=config["norm_epsilon"],
+            dtype=dtype,
+            name=layer_name,
+        )
+
+    inputs = keras.Input(shape=config["input_shape"], name="images")
+    x = inputs
+    if config["preprocessing"] is not None:
+        x = ImagePreprocessing(config["preprocessing"], data_format=data_format, name="preprocessing")(x)
+    x = apply_stem(
+        x,
+        stem=config["stem"],
+        stem_width=config["stem_width"],
+        preact=config["preact"],
+        norm=norm,
+        data_format=data_format,
+        dtype=dtype,
+    )
+    x, pyramid = _build_stages(x, config, specs, dtype)
+    if config["preact"]:
+        x = norm("post_bn")(x)
+        x = keras.layers.Activation("relu", dtype=dtype, name="post_relu")(x)
+        pyramid[f"C{len(config['stage_blocks']) + 1}"] = x
+    return inputs, _build_head(x, config), pyramid
+
+
+def _build_stages(x, config, specs, dtype):
+    """Apply one ``ResidualBlock`` per spec; the last block of each stage is a pyramid level."""
+    pyramid = {}
+    for spec in specs:
+        x = ResidualBlock(
+            spec.filters,
+            block=config["block"],
+            strides=spec.strides,
+            preact=config["preact"],
+            shortcut=spec.shortcut,
+            stride_on=config["stride_on"],
+            groups=config["groups"],
+            base_width=config["base_width"],
+            dilation_rate=spec.dilation_rate,
+            se_ratio=config["se_ratio"],
+            drop_path_rate=spec.drop_path_rate,
+            zero_init_last=config["zero_init_last"],
+            norm_epsilon=config["norm_epsilon"],
+            norm_momentum=config["norm_momentum"],
+            data_format=config["data_format"],
+            dtype=dtype,
+            name=spec.name,
+        )(x)
+        if spec.index == config["stage_blocks"][spec.stage - 1]:
+            pyramid[f"C{spec.stage + 1}"] = x
+    return x, pyramid
+
+
+def _build_head(x, config):
+    """Global pooling and the classifier, computing in ``head_dtype`` (float32 under mixed precision)."""
+    pooling, head_dtype = config["pooling"], config["head_dtype"]
+    if pooling is not None:
+        pool_class = (
+            keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
+        )
+        x = pool_class(data_format=config["data_format"], dtype=head_dtype, name=f"{pooling}_pool")(x)
+    if config["include_top"]:
+        x = keras.layers.Dense(
+            config["num_classes"],
+            activation=config["classifier_activation"],
+            dtype=head_dtype,
+            name="predictions",
+        )(x)
+    return x
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")
@@ -165,155 +306,29 @@ class ResNet(keras.Model):
         name="resnet",
         **kwargs,
     ):
-        stage_blocks = _check_widths("stage_blocks", stage_blocks)
-        stage_widths = _check_widths("stage_widths", stage_widths, count=len(stage_blocks))
-        check_choice("block", block, ("basic", "bottleneck"))
-        check_choice("stem", stem, STEMS)
-        stem_width = check_int("stem_width", stem_width)
-        _check_bool("preact", preact)
-        check_choice("stride_on", stride_on, ("3x3", "1x1"))
-        check_choice("shortcut", shortcut, ("auto", "avg_down"))
-        check_choice("downsample_at", downsample_at, DOWNSAMPLE_POSITIONS)
-        groups = check_int("groups", groups)
-        base_width = check_int("base_width", base_width)
-        se_ratio = check_rate("se_ratio", se_ratio)
-        drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-        _check_bool("zero_init_last", zero_init_last)
-        if output_stride not in OUTPUT_STRIDES:
-            raise ValueError(
-                f"`output_stride` must be one of {list(OUTPUT_STRIDES)}; received {output_stride!r}."
-            )
-        _check_bool("include_top", include_top)
-        num_classes = check_int("num_classes", num_classes)
-        if pooling not in POOLINGS:
-            raise ValueError(f"`pooling` must be one of {list(POOLINGS)}; received pooling={pooling!r}.")
-        if include_top and pooling is None:
-            raise ValueError("`pooling` must be 'avg' or 'max' when include_top=True; received pooling=None.")
-        if preprocessing not in PREPROCESSINGS:
-            raise ValueError(
-                f"`preprocessing` must be one of {list(PREPROCESSINGS)}; received preprocessing={preprocessing!r}."
-            )
-        norm_momentum = check_rate("norm_momentum", norm_momentum)
-        norm_epsilon = check_positive_float("norm_epsilon", norm_epsilon)
-        data_format = check_data_format(data_format)
-        input_shape = _check_input_shape(input_shape, data_format)
-        channels = input_shape[-1] if data_format == "channels_last" else input_shape[0]
-        if preprocessing == "imagenet" and channels != 3:
-            raise ValueError(
-                f"preprocessing='imagenet' needs 3 (RGB) input channels; received input_shape={input_shape!r}."
-            )
-        try:
-            head_policy = keras.dtype_policies.get(head_dtype)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"`head_dtype` must be a dtype name such as 'float32'; received head_dtype={head_dtype!r}."
-            ) from error
-        if dtype is None:
-            dtype = keras.config.dtype_policy()
-        dtype = keras.dtype_policies.get(dtype)
-
-        axis = -1 if data_format == "channels_last" else 1
-
-        def norm(layer_name):
-            return keras.layers.BatchNormalization(
-                axis=axis, momentum=norm_momentum, epsilon=norm_epsilon, dtype=dtype, name=layer_name
-            )
-
+        # The architecture arguments, by name, exactly as get_config returns them once checked.
+        config = {key: value for key, value in locals().items() if key in CONFIG_KEYS}
+        _check_blocks(config)
+        _check_head_and_input(config)
+        dtype = keras.dtype_policies.get(keras.config.dtype_policy() if dtype is None else dtype)
         specs = block_specs(
-            stage_blocks,
-            stage_widths,
-            stem_stride=STEM_STRIDES[stem],
-            downsample_at=downsample_at,
-            shortcut=shortcut,
-            output_stride=output_stride,
-            drop_path_rate=drop_path_rate,
+            config["stage_blocks"],
+            config["stage_widths"],
+            stem_stride=STEM_STRIDES[config["stem"]],
+            downsample_at=config["downsample_at"],
+            shortcut=config["shortcut"],
+            output_stride=config["output_stride"],
+            drop_path_rate=config["drop_path_rate"],
         )
-
-        # ---- graph
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = inputs
-        if preprocessing is not None:
-            x = ImagePreprocessing(preprocessing, data_format=data_format, name="preprocessing")(x)
-        x = apply_stem(
-            x,
-            stem=stem,
-            stem_width=stem_width,
-            preact=preact,
-            norm=norm,
-            data_format=data_format,
-            dtype=dtype,
-        )
-        pyramid = {}
-        for spec in specs:
-            x = ResidualBlock(
-                spec.filters,
-                block=block,
-                strides=spec.strides,
-                preact=preact,
-                shortcut=spec.shortcut,
-                stride_on=stride_on,
-                groups=groups,
-                base_width=base_width,
-                dilation_rate=spec.dilation_rate,
-                se_ratio=se_ratio,
-                drop_path_rate=spec.drop_path_rate,
-                zero_init_last=zero_init_last,
-                norm_epsilon=norm_epsilon,
-                norm_momentum=norm_momentum,
-                data_format=data_format,
-                dtype=dtype,
-                name=spec.name,
-            )(x)
-            if spec.index == stage_blocks[spec.stage - 1]:
-                pyramid[f"C{spec.stage + 1}"] = x
-        if preact:
-            x = norm("post_bn")(x)
-            x = keras.layers.Activation("relu", dtype=dtype, name="post_relu")(x)
-            pyramid[f"C{len(stage_blocks) + 1}"] = x
-        outputs = x
-        if pooling is not None:
-            pool_class = (
-                keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-            )
-            outputs = pool_class(data_format=data_format, dtype=head_policy, name=f"{pooling}_pool")(outputs)
-        if include_top:
-            outputs = keras.layers.Dense(
-                num_classes, activation=classifier_activation, dtype=head_policy, name="predictions"
-            )(outputs)
-
+        inputs, outputs, pyramid = _build_graph(config, specs, dtype)
         super().__init__(inputs=inputs, outputs=outputs, name=name, dtype=dtype, **kwargs)
 
-        # ---- attributes (after Functional.__init__: Keras tracks attributes from here on)
+        # Attributes after Functional.__init__: Keras tracks attributes from here on.
         self.pyramid_outputs = pyramid
         self._network_dtype = dtype
         self.block_specs = tuple(specs)
-        self._resnet_config = {
-            "stage_blocks": list(stage_blocks),
-            "block": block,
-            "stem": stem,
-            "stem_width": stem_width,
-            "stage_widths": list(stage_widths),
-            "preact": preact,
-            "stride_on": stride_on,
-            "shortcut": shortcut,
-            "downsample_at": downsample_at,
-            "groups": groups,
-            "base_width": base_width,
-            "se_ratio": se_ratio,
-            "drop_path_rate": drop_path_rate,
-            "zero_init_last": zero_init_last,
-            "output_stride": output_stride,
-            "include_top": include_top,
-            "num_classes": num_classes,
-            "pooling": pooling,
-            "input_shape": list(input_shape),
-            "preprocessing": preprocessing,
-            "classifier_activation": classifier_activation,
-            "head_dtype": head_policy.name,
-            "norm_momentum": norm_momentum,
-            "norm_epsilon": norm_epsilon,
-            "data_format": data_format,
-        }
+        config["input_shape"] = list(config["input_shape"])
+        self._resnet_config = {key: config[key] for key in CONFIG_KEYS}
 
     def call(self, inputs, training=None, mask=None):
         """Run the graph; a batch of 0 gives correctly shaped empty outputs on every kernel library."""
@@ -418,8 +433,6 @@ class ResNet(keras.Model):
         >>> ResNet.from_keras_applications(source).count_params() > 0
         True
         """
-        from keras_residual.models.keras_applications import convert_keras_application
-
         return convert_keras_application(cls, ka_model, **overrides)
 
     # ---------------------------------------------------------------- features
@@ -452,13 +465,12 @@ def _load_weights_file(model, weights):
         raise FileNotFoundError(f"weights file not found: {path!r}.")
     lower = path.lower()
     if lower.endswith(".weights.h5"):
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"`weights` file {path!r} is not a Keras weights file for this model: {error}") from error
         return
     if lower.endswith((".pth", ".pt", ".bin", ".safetensors")):
-        from keras_residual.models.torch_checkpoint import load_torch_checkpoint
-
         load_torch_checkpoint(model, path)
         return
-    raise ValueError(
-        f"`weights` must be a '.pth', '.pt', '.bin', '.safetensors' or '.weights.h5' file; received weights={path!r}."
-    )
+    fail("weights", "None or a '.pth', '.pt', '.bin', '.safetensors' or '.weights.h5' file", path)

@@ -6,6 +6,7 @@ import keras
 
 from keras_residual.models.flops import count_macs
 from keras_residual.models.presets import list_presets, preset_config, preset_description
+from keras_residual.models.resnet import ResNet
 
 
 def preset_rows(names=None):
@@ -15,8 +16,6 @@ def preset_rows(names=None):
     with 10 classes (their defaults). MACs follow :func:`~keras_residual.models.count_macs`.
     Building every preset takes a few minutes on a CPU.
     """
-    from keras_residual.models.resnet import ResNet
-
     rows = []
     for name in names or list_presets():
         size = 32 if preset_config(name).get("stem") == "cifar" else 224

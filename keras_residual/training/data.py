@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_residual._validation import check_optional_int, fail, is_int
+
 # The digits and synthetic arrays live in the neutral keras_residual.datasets (export/ uses them
 # too); they stay importable from here, where training code and older examples look for them.
 from keras_residual.datasets import DIGITS_SPLIT_SEED as DIGITS_SPLIT_SEED
@@ -160,10 +162,9 @@ def load_dataset(data="digits", image_size=None, channels=3, validation_split=0.
         print(dataset.num_train, dataset.num_val, dataset.image_shape)  # 1437 360 (32, 32, 3)
         ```
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3; got {channels!r}")
-    if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 8):
-        raise ValueError(f"image_size must be an integer >= 8; got {image_size!r}")
+    if not (is_int(channels) and channels in (1, 3)):
+        fail("channels", "1 or 3", channels)
+    check_optional_int("image_size", image_size, minimum=8)
     data = os.fspath(data)
     if data == "digits":
         arrays = load_digits_arrays(image_size or DEFAULT_IMAGE_SIZE["digits"])

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 
+from keras_residual._validation import check_choice, fail
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 """Values accepted by ``strategy=`` / ``--strategy``."""
 
@@ -50,8 +52,7 @@ def resolve_strategy_name(strategy: str = "auto") -> str:
         print(resolve_strategy_name("auto"))  # "default" on one CPU without TF_CONFIG
         ```
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    check_choice("strategy", strategy, STRATEGIES)
     if strategy != "auto":
         return strategy
     if num_workers_in_tf_config() > 1:
@@ -93,7 +94,8 @@ def make_strategy(name: str):
                 f"({err}); pass data as a name, path or arrays (not a prebuilt tf.data pipeline) and "
                 "create nothing with TensorFlow before calling train()"
             ) from None
-    raise ValueError(f"strategy must be one of {', '.join(STRATEGIES[1:])}; got {name!r}")
+    fail("strategy", f"one of {list(STRATEGIES[1:])}", name)
+    return None  # unreachable: fail() raises
 
 
 def worker_role(strategy) -> tuple[bool, int]:

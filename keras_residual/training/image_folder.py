@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from keras_residual._validation import check_float
+
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """File extensions read from image folders (those ``image_dataset_from_directory`` reads)."""
 
@@ -98,8 +100,7 @@ def load_image_folder(root: str, image_size: int, channels: int = 3, validation_
 
     from keras_residual.training.data import ImageDataset
 
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"validation_split must be in (0, 1); got {validation_split!r}")
+    check_float("validation_split", validation_split, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
     color_mode = "rgb" if channels == 3 else "grayscale"
     options = dict(
         labels="inferred",

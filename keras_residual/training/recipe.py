@@ -14,6 +14,15 @@ import math
 
 import keras
 
+from keras_residual._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_positive_float,
+    check_rate,
+    fail,
+)
+
 OPTIMIZERS = ("sgd", "adamw")
 """Values accepted by ``Recipe.optimizer``."""
 
@@ -76,24 +85,23 @@ class Recipe:
     cutmix_alpha: float = 0.0
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        _check_range("base_lr", self.base_lr, 0.0, math.inf, low_open=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive_float("base_lr", self.base_lr)
         if self.lr is not None:
-            _check_range("lr", self.lr, 0.0, math.inf, low_open=True)
-        _check_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("warmup_epochs", self.warmup_epochs, 0.0, math.inf)
-        _check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
-        _check_range("norm_momentum", self.norm_momentum, 0.0, 1.0, high_open=True)
+            check_positive_float("lr", self.lr)
+        check_rate("momentum", self.momentum)
+        check_float("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_float("warmup_epochs", self.warmup_epochs, 0.0)
+        check_rate("label_smoothing", self.label_smoothing)
+        check_rate("norm_momentum", self.norm_momentum)
         if self.ema_decay is not None:
-            _check_range("ema_decay", self.ema_decay, 0.0, 1.0, low_open=True, high_open=True)
+            check_float("ema_decay", self.ema_decay, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
         if self.random_resized_crop is not None:
-            _check_range("random_resized_crop", self.random_resized_crop, 0.0, 1.0, low_open=True)
-        if self.flip not in (True, False, "auto"):
-            raise ValueError(f"flip must be True, False or 'auto'; got {self.flip!r}")
-        _check_range("mixup_alpha", self.mixup_alpha, 0.0, math.inf)
-        _check_range("cutmix_alpha", self.cutmix_alpha, 0.0, math.inf)
+            check_float("random_resized_crop", self.random_resized_crop, 0.0, 1.0, min_inclusive=False)
+        if not (isinstance(self.flip, bool) or self.flip == "auto"):
+            fail("flip", "True, False or 'auto'", self.flip)
+        check_float("mixup_alpha", self.mixup_alpha, 0.0)
+        check_float("cutmix_alpha", self.cutmix_alpha, 0.0)
 
     def peak_lr(self, global_batch_size: int) -> float:
         """Peak learning rate for ``global_batch_size``: ``lr`` if set, else the scaling rule."""
@@ -104,16 +112,6 @@ class Recipe:
     def to_dict(self) -> dict:
         """The recipe as a JSON-ready dict (written to the run's ``config.json``)."""
         return dataclasses.asdict(self)
-
-
-def _check_range(name, value, low, high, low_open=False, high_open=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        raise ValueError(f"{name} must be a number in {left}{low}, {high}{right}; got {value!r}")
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")
@@ -135,13 +133,9 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, peak_lr: float, total_steps: int, warmup_steps: int = 0):
-        if total_steps < 1:
-            raise ValueError(f"total_steps must be >= 1; got {total_steps!r}")
-        if not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}]; got {warmup_steps!r}")
-        self.peak_lr = float(peak_lr)
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
+        self.peak_lr = check_float("peak_lr", peak_lr, 0.0)
+        self.total_steps = check_int("total_steps", total_steps)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0, self.total_steps)
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
@@ -175,23 +169,32 @@ def build_schedule(recipe: Recipe, global_batch_size: int, steps_per_epoch: int,
 def build_optimizer(recipe: Recipe, model: keras.Model, schedule) -> keras.optimizers.Optimizer:
     """Build the recipe's optimizer for ``model``, with weight decay on kernels only.
 
-    Variables with fewer than two dimensions (BatchNorm gamma and beta, biases) are excluded from
-    weight decay, the usual practice for ResNets.
+        Variables with fewer than two dimensions (BatchNorm gamma and beta, biases) are excluded from
+        weight decay, the usual practice for ResNets.
 
-    Args:
-        recipe: The training recipe.
-        model: The built model whose trainable variables the optimizer will update.
-        schedule: Learning rate or ``LearningRateSchedule`` (see ``build_schedule``).
+        Args:
+            recipe: The training recipe.
+            model: The built model whose trainable variables the optimizer will update.
+            schedule: Learning rate or ``LearningRateSchedule`` (see ``build_schedule``).
 
-    Example:
-        ```python
-        import keras
-        from keras_residual.training.recipe import Recipe, build_optimizer
+        Example:
+            ```python
+            import keras
 
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-        optimizer = build_optimizer(Recipe(), model, schedule=0.1)
-        print(type(optimizer).__name__, optimizer.nesterov)  # SGD True
-        ```
+    from keras_residual._validation import (
+        check_choice,
+        check_float,
+        check_int,
+        check_positive_float,
+        check_rate,
+        fail,
+    )
+            from keras_residual.training.recipe import Recipe, build_optimizer
+
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+            optimizer = build_optimizer(Recipe(), model, schedule=0.1)
+            print(type(optimizer).__name__, optimizer.nesterov)  # SGD True
+            ```
     """
     ema = {"use_ema": True, "ema_momentum": recipe.ema_decay} if recipe.ema_decay else {}
     if recipe.optimizer == "sgd":

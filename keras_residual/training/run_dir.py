@@ -24,6 +24,8 @@ import os
 
 import keras
 
+from keras_residual._validation import check_choice
+
 RESUME_MODES = ("auto", "yes", "no")
 """``resume="auto"``: resume an unfinished run with the same config, start fresh otherwise;
 ``"yes"``: there must be a run to resume; ``"no"``: start fresh, replacing what ``out`` holds."""
@@ -103,8 +105,7 @@ class RunDirectory:
             ValueError: ``resume`` is not one of ``RESUME_MODES``; ``resume="yes"`` with nothing to
                 resume; or a saved run whose config differs (the message lists the differences).
         """
-        if resume not in RESUME_MODES:
-            raise ValueError(f"resume must be one of {', '.join(RESUME_MODES)}; got {resume!r}")
+        check_choice("resume", resume, RESUME_MODES)
         state = self._read_state() if resume != "no" else None
         if state is None:
             if resume == "yes":

@@ -8,12 +8,17 @@ import os
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import keras
+import tensorflow as tf
 
 from keras_residual import precision as precision_lib
+from keras_residual._validation import check_bool, check_int, check_optional_int, fail
+from keras_residual.models import ResNet
 from keras_residual.training import distributed
 from keras_residual.training.data import ImageDataset, from_arrays, load_dataset
+from keras_residual.training.multi_worker import fit_multi_worker
 from keras_residual.training.pipeline import make_pipeline, recipe_augmenter
 from keras_residual.training.recipe import Recipe, build_loss, build_optimizer, build_schedule
 from keras_residual.training.run_dir import BestCheckpointCallback, RunDirectory, StateCallback
@@ -46,10 +51,10 @@ def _build_model(model, weights, input_shape, num_classes, norm_momentum):
     if callable(model) and not isinstance(model, str):
         built = model(input_shape=input_shape, num_classes=num_classes)
         if not isinstance(built, keras.Model):
-            raise ValueError(f"model builder must return a keras.Model; got {type(built).__name__}")
+            fail(
+                "model", "a builder that returns a keras.Model", f"a builder returning {type(built).__name__}"
+            )
         return built
-    from keras_residual.models import ResNet
-
     return ResNet.from_preset(
         model,
         weights=weights,
@@ -88,11 +93,6 @@ def _as_dataset(data, image_size, class_names) -> ImageDataset:
             raise ValueError("data as arrays must be (x_train, y_train, x_val, y_val[, class_names])")
         return from_arrays(*arrays, class_names=class_names)
     return load_dataset(data, image_size=image_size)
-
-
-def _int_arg(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
 
 
 def train(
@@ -160,13 +160,10 @@ def train(
         print(sorted(result.metrics))
         ```
     """
-    _int_arg("epochs", epochs)
-    _int_arg("batch_size", batch_size)
+    _check_arguments(model, epochs, batch_size, xla, seed, verbose, recipe)
     recipe = recipe or Recipe()
     if lr is not None:
         recipe = dataclasses.replace(recipe, lr=lr)
-    if isinstance(model, str) and not model:
-        raise ValueError("model must be a preset name or a builder callable; got ''")
     strategy_name = distributed.resolve_strategy_name(strategy)
     # The strategy comes first: MultiWorkerMirroredStrategy must set up collectives before other TF work.
     tf_strategy = distributed.make_strategy(strategy_name)
@@ -174,64 +171,18 @@ def train(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     dataset = _as_dataset(data, image_size, class_names)
+    plan = _Plan(
+        model, weights, dataset, recipe, policy, strategy_name, tf_strategy, epochs, batch_size, xla, seed
+    )
     is_chief, worker_index = distributed.worker_role(tf_strategy)
-    config = {
-        "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
-        "weights": weights,
-        "data": dataset.name,
-        "image_shape": list(dataset.image_shape),
-        "class_names": dataset.class_names,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "precision": policy,
-        "xla": bool(xla),
-        "strategy": strategy_name,
-        "num_workers": max(1, distributed.num_workers_in_tf_config())
-        if strategy_name == "multi_worker"
-        else 1,
-        "num_replicas": tf_strategy.num_replicas_in_sync,
-        "recipe": recipe.to_dict(),
-        "peak_lr": recipe.peak_lr(batch_size),
-        "seed": seed,
-    }
-    run = RunDirectory(out, config, is_chief=is_chief, worker_index=worker_index)
+    run = RunDirectory(out, plan.run_config(), is_chief=is_chief, worker_index=worker_index)
     status = run.start(resume)
     if status == "finished":
         return TrainResult(None, run.read_metrics(), run.history, dataset.class_names, run.out, status)
     run.write_class_names(dataset.class_names)
-
-    steps_per_epoch = max(1, math.ceil(dataset.num_train / batch_size)) if dataset.num_train else None
-    if steps_per_epoch is None:
-        raise ValueError(f"cannot tell the size of dataset {dataset.name!r}; steps per epoch are needed")
-    with tf_strategy.scope():
-        with precision_lib.dtype_policy(policy):
-            net = _build_model(model, weights, dataset.image_shape, dataset.num_classes, recipe.norm_momentum)
-        _check_model_input(net, dataset.image_shape)
-        schedule = build_schedule(recipe, batch_size, steps_per_epoch, epochs)
-        optimizer = build_optimizer(recipe, net, schedule)
-        net.compile(
-            optimizer=optimizer,
-            loss=build_loss(recipe),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile=bool(xla),
-        )
-        run.restore(net)  # inside the scope: building the optimizer's slots creates distributed variables
-    augment = recipe_augmenter(recipe, dataset.mirror_symmetric)
+    net = _build_and_compile(plan, run)
     start = time.perf_counter()
-    if strategy_name == "multi_worker":
-        from keras_residual.training.multi_worker import fit_multi_worker
-
-        fit_multi_worker(net, tf_strategy, dataset, run, epochs, batch_size, augment, seed, verbose)
-    else:
-        train_ds = make_pipeline(dataset.train, dataset.num_classes, batch_size, True, augment, seed=seed)
-        val_ds = make_pipeline(dataset.val, dataset.num_classes, batch_size, False)
-        callbacks = [StateCallback(run)]
-        if recipe.ema_decay:
-            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-        callbacks.append(BestCheckpointCallback(run))
-        if is_chief and _tensorboard_available():
-            callbacks.append(keras.callbacks.TensorBoard(run.path("logs"), update_freq="epoch"))
-        _fit(net, train_ds, val_ds, epochs, run.initial_epoch, callbacks, verbose, steps_per_epoch)
+    _fit_run(net, plan, run, is_chief, verbose)
     metrics = run.finish(
         {
             "precision": policy,
@@ -245,9 +196,117 @@ def train(
     return TrainResult(net, metrics, run.history, dataset.class_names, run.out, status)
 
 
-def _fit(net, train_ds, val_ds, epochs, initial_epoch, callbacks, verbose, steps_per_epoch=None):
-    import tensorflow as tf
+VERBOSITIES = ("auto", 0, 1, 2)
+"""Values accepted by ``train(verbose=...)`` (Keras's ``fit`` verbosity)."""
 
+
+def _check_arguments(model, epochs, batch_size, xla, seed, verbose, recipe) -> None:
+    """Check the arguments ``train`` does not hand to a module that checks them itself."""
+    if not (callable(model) or (isinstance(model, str) and model)):
+        fail("model", "a preset name or a builder callable", model)
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
+    check_bool("xla", xla)
+    check_optional_int("seed", seed, minimum=0)
+    if isinstance(verbose, bool) or verbose not in VERBOSITIES:
+        fail("verbose", f"one of {list(VERBOSITIES)}", verbose)
+    if recipe is not None and not isinstance(recipe, Recipe):
+        fail("recipe", "None or a Recipe", recipe)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What one ``train`` call has settled before it touches the run directory."""
+
+    model: Any
+    weights: str | None
+    dataset: ImageDataset
+    recipe: Recipe
+    policy: str
+    strategy_name: str
+    strategy: Any
+    epochs: int
+    batch_size: int
+    xla: bool
+    seed: int | None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Training steps per epoch (the last batch may be short)."""
+        if not self.dataset.num_train:
+            raise ValueError(
+                f"cannot tell the size of dataset {self.dataset.name!r}; steps per epoch are needed"
+            )
+        return max(1, math.ceil(self.dataset.num_train / self.batch_size))
+
+    def run_config(self) -> dict:
+        """The run's ``config.json``: what must match for a run directory to be resumed."""
+        model, dataset = self.model, self.dataset
+        workers = (
+            max(1, distributed.num_workers_in_tf_config()) if self.strategy_name == "multi_worker" else 1
+        )
+        return {
+            "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
+            "weights": self.weights,
+            "data": dataset.name,
+            "image_shape": list(dataset.image_shape),
+            "class_names": dataset.class_names,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "precision": self.policy,
+            "xla": bool(self.xla),
+            "strategy": self.strategy_name,
+            "num_workers": workers,
+            "num_replicas": self.strategy.num_replicas_in_sync,
+            "recipe": self.recipe.to_dict(),
+            "peak_lr": self.recipe.peak_lr(self.batch_size),
+            "seed": self.seed,
+        }
+
+
+def _build_and_compile(plan: _Plan, run: RunDirectory) -> keras.Model:
+    """Build the model under the precision policy, compile it and restore saved state, all in scope."""
+    dataset, recipe = plan.dataset, plan.recipe
+    with plan.strategy.scope():
+        with precision_lib.dtype_policy(plan.policy):
+            net = _build_model(
+                plan.model, plan.weights, dataset.image_shape, dataset.num_classes, recipe.norm_momentum
+            )
+        _check_model_input(net, dataset.image_shape)
+        schedule = build_schedule(recipe, plan.batch_size, plan.steps_per_epoch, plan.epochs)
+        net.compile(
+            optimizer=build_optimizer(recipe, net, schedule),
+            loss=build_loss(recipe),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            jit_compile=bool(plan.xla),
+        )
+        run.restore(net)  # inside the scope: building the optimizer's slots creates distributed variables
+    return net
+
+
+def _fit_run(net, plan: _Plan, run: RunDirectory, is_chief: bool, verbose) -> None:
+    """Train the epochs left: Keras ``fit`` (default, mirrored) or the ``strategy.run`` loop (multi-worker)."""
+    dataset, recipe = plan.dataset, plan.recipe
+    augment = recipe_augmenter(recipe, dataset.mirror_symmetric)
+    if plan.strategy_name == "multi_worker":
+        fit_multi_worker(
+            net, plan.strategy, dataset, run, plan.epochs, plan.batch_size, augment, plan.seed, verbose
+        )
+        return
+    train_ds = make_pipeline(
+        dataset.train, dataset.num_classes, plan.batch_size, True, augment, seed=plan.seed
+    )
+    val_ds = make_pipeline(dataset.val, dataset.num_classes, plan.batch_size, False)
+    callbacks = [StateCallback(run)]
+    if recipe.ema_decay:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(BestCheckpointCallback(run))
+    if is_chief and _tensorboard_available():
+        callbacks.append(keras.callbacks.TensorBoard(run.path("logs"), update_freq="epoch"))
+    _fit(net, train_ds, val_ds, plan.epochs, run.initial_epoch, callbacks, verbose, plan.steps_per_epoch)
+
+
+def _fit(net, train_ds, val_ds, epochs, initial_epoch, callbacks, verbose, steps_per_epoch=None):
     try:
         # With steps_per_epoch, Keras opens one iterator per epoch (without it, two), so epoch k
         # sees the k-th shuffle order, like the multi-worker loop does.

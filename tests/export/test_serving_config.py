@@ -66,7 +66,7 @@ def test_a_typo_is_an_error(tmp_path):
     bad.write_text((SERVING / "models.config").read_text().replace("base_path", "basepath"))
     with pytest.raises(ValueError, match='no field named "basepath"'):
         parse_serving_config(bad, "models")
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match="`kind` must be one of"):
         parse_serving_config(bad, "logging")
 
 
@@ -92,11 +92,11 @@ def test_update_models_config_creates_labels_and_promotes(tmp_path):
 
 def test_update_models_config_rejects_bad_arguments(tmp_path):
     path = tmp_path / "models.config"
-    with pytest.raises(ValueError, match="label must be one of"):
+    with pytest.raises(ValueError, match="`label` must be one of"):
         update_models_config(path, "digits", "/models/digits", 1, label="beta")
-    with pytest.raises(ValueError, match="version must be a non-negative integer"):
+    with pytest.raises(ValueError, match="`version` must be an integer >= 0"):
         update_models_config(path, "digits", "/models/digits", -2)
-    with pytest.raises(ValueError, match="model_name must be a non-empty string"):
+    with pytest.raises(ValueError, match="`model_name` must be a non-empty string"):
         update_models_config(path, "", "/models/digits", 1)
     path.write_text("model_config_list { config { nam: 'x' } }")
     with pytest.raises(ValueError, match="not a valid ModelServerConfig"):

@@ -117,7 +117,7 @@ def test_strategy_resolution(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
         distributed.tf_config()
-    with pytest.raises(ValueError, match="strategy must be one of"):
+    with pytest.raises(ValueError, match="`strategy` must be one of"):
         distributed.resolve_strategy_name("parameter_server")
 
 

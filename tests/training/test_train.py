@@ -94,11 +94,11 @@ def test_ema_run_and_resume_errors(tmp_path, arrays):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"epochs": 0}, "epochs must be an integer >= 1"),
-        ({"batch_size": 2.5}, "batch_size"),
-        ({"strategy": "tpu"}, "strategy must be one of"),
-        ({"resume": "maybe"}, "resume must be one of"),
-        ({"precision": "half"}, "precision must be one of"),
+        ({"epochs": 0}, "`epochs` must be an integer >= 1"),
+        ({"batch_size": 2.5}, "`batch_size`"),
+        ({"strategy": "tpu"}, "`strategy` must be one of"),
+        ({"resume": "maybe"}, "`resume` must be one of"),
+        ({"precision": "half"}, "`precision` must be one of"),
     ],
 )
 def test_bad_arguments(tmp_path, arrays, kwargs, message):
@@ -166,7 +166,7 @@ def test_cli_trains_resnet20_preset(tmp_path, capsys):
 
 
 def test_cli_bad_values(tmp_path, capsys):
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):  # main prints it and exits 2
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):  # main prints it and exits 2
         run_cli(["train", "--epochs", "0", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         run_cli(["train", "--precision", "float16"])
