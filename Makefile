@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR := runs/digits
 EXPORT_DIR := exports
 
-.PHONY: install demo test lint test-tf test-torch docs-build docs plots bench browser clean soak
+.PHONY: install demo test lint test-tf test-torch test-client-venv docs-build docs plots bench browser clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,12 @@ test-tf: $(STAMP)
 test-torch: $(STAMP)
 	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models
 
-test: $(STAMP) browser lint docs-build test-tf test-torch
+# The TF Serving client alone: a fresh venv with `pip install '.[client]'` (no TensorFlow, no Keras),
+# calling the stand-in server (run from .venv) over gRPC and REST; about 2 minutes, needs PyPI or pip's cache.
+test-client-venv: $(STAMP)
+	$(PY) tests/client/clean_venv.py
+
+test: $(STAMP) browser lint docs-build test-tf test-torch test-client-venv
 
 # The fuzz suite at 20,000 mutated images through a served export (`make test` runs 2,000 of them).
 soak: $(STAMP)
