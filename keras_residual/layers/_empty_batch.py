@@ -28,3 +28,17 @@ def call_on_empty_batch(fn, inputs):
     """
     one = tree.map_structure(lambda x: ops.zeros((1,) + tuple(x.shape[1:]), dtype=x.dtype), inputs)
     return tree.map_structure(lambda y: y[:0], fn(one))
+
+
+class EmptyBatchSafeModel:
+    """Mixin for Functional ``keras.Model`` subclasses: a static batch of 0 gives empty outputs.
+
+    Put it before ``keras.Model`` in the bases (``class M(EmptyBatchSafeModel, keras.Model)``).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        """Run the graph; a batch of 0 runs one zero sample and keeps 0 rows (see the module docs)."""
+        if is_empty_batch(inputs):  # oneDNN convolutions return a wrong shape for batch 0
+            parent = super()
+            return call_on_empty_batch(lambda x: parent.call(x, training=training, mask=mask), inputs)
+        return super().call(inputs, training=training, mask=mask)
