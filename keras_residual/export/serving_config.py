@@ -10,9 +10,9 @@ and field numbers as ``tensorflow_serving/config/monitoring_config.proto`` and
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from keras_residual._atomic import write_text
 from keras_residual._validation import check_choice, check_int, check_str
 
 __all__ = ["parse_serving_config", "update_models_config"]
@@ -187,12 +187,5 @@ def update_models_config(
 
     text = text_format.MessageToString(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)
     return path

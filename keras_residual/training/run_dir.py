@@ -10,9 +10,11 @@ Layout of ``out``::
     logs/               TensorBoard event files
     state/              resume state: state.json + epoch-<N>.weights.h5 (model and optimizer)
 
-Every file is written to a temporary name and renamed into place, so a run killed at any moment
-(SIGKILL included) leaves either the previous or the new version, never half a file. The state
-of epoch N is only referenced by ``state.json`` once its weights file is complete.
+Every file is written to a hidden temporary name and renamed into place
+(`keras_residual._atomic`), so a run killed at any moment (SIGKILL included) leaves either the
+previous or the new version, never half a file; ``start`` removes the temporaries that killed
+runs left behind. The state of epoch N is only referenced by ``state.json`` once its weights file
+is complete.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 
 import keras
 
+from keras_residual._atomic import atomic_path, remove_stale_temporaries, write_text
 from keras_residual._validation import check_choice
 
 RESUME_MODES = ("auto", "yes", "no")
@@ -33,17 +36,8 @@ RESUME_MODES = ("auto", "yes", "no")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_time")
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_json(path: str, value) -> None:
-    _atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 class RunDirectory:
@@ -106,6 +100,8 @@ class RunDirectory:
                 resume; or a saved run whose config differs (the message lists the differences).
         """
         check_choice("resume", resume, RESUME_MODES)
+        for folder in (self.out, self.state_dir):  # what runs killed mid-write left behind
+            remove_stale_temporaries(folder)
         state = self._read_state() if resume != "no" else None
         if state is None:
             if resume == "yes":
@@ -187,7 +183,7 @@ class RunDirectory:
         )
         writer.writeheader()
         writer.writerows(self.history)
-        _atomic_write_text(self.path("history.csv"), buffer.getvalue())
+        write_text(self.path("history.csv"), buffer.getvalue())
 
     def maybe_save_best(self, model: keras.Model, epoch: int, logs: dict) -> bool:
         """Save ``model.keras`` if ``val_accuracy`` improved (ties keep the earlier epoch); call after ``save_state``."""
@@ -202,9 +198,8 @@ class RunDirectory:
             "val_loss": float(logs.get("val_loss", "nan")),
         }
         if self.is_chief:
-            tmp = self.path(f".model-{os.getpid()}.tmp.keras")
-            model.save(tmp)
-            os.replace(tmp, self.path("model.keras"))
+            with atomic_path(self.path("model.keras")) as tmp:
+                model.save(tmp)
         if self._weights_file is not None:  # keep the best score in the resume state
             self._write_state(self._weights_file, epoch, finished=False)
         return True
