@@ -18,7 +18,7 @@ from keras_residual._validation import (
 )
 from keras_residual.layers import ResidualBlock
 from keras_residual.layers._common import check_data_format
-from keras_residual.layers._empty_batch import call_on_empty_batch, is_empty_batch
+from keras_residual.layers._empty_batch import EmptyBatchSafeModel
 from keras_residual.models import finetune
 from keras_residual.models.features import feature_model
 from keras_residual.models.keras_applications import convert_keras_application
@@ -214,7 +214,7 @@ def _build_head(x, config):
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")
-class ResNet(keras.Model):
+class ResNet(EmptyBatchSafeModel, keras.Model):
     """A ResNet image classifier or backbone built from stages of :class:`ResidualBlock`.
 
     One class covers the family: basic/bottleneck blocks, v1 (stride on the 1x1) and v1.5 (stride
@@ -329,12 +329,6 @@ class ResNet(keras.Model):
         self.block_specs = tuple(specs)
         config["input_shape"] = list(config["input_shape"])
         self._resnet_config = {key: config[key] for key in CONFIG_KEYS}
-
-    def call(self, inputs, training=None, mask=None):
-        """Run the graph; a batch of 0 gives correctly shaped empty outputs on every kernel library."""
-        if is_empty_batch(inputs):  # oneDNN convolutions return a wrong shape for batch 0
-            return call_on_empty_batch(lambda x: super(ResNet, self).call(x, training=training, mask=mask), inputs)
-        return super().call(inputs, training=training, mask=mask)
 
     # ------------------------------------------------------------------ config
     @property
