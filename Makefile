@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR := runs/digits
 EXPORT_DIR := exports
 
-.PHONY: install demo test lint test-tf test-torch test-client-venv docs-build docs plots bench browser clean soak
+.PHONY: install demo test lint test-tf test-torch test-onednn-off test-client-venv docs-build docs plots bench browser clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,12 +46,18 @@ test-tf: $(STAMP)
 test-torch: $(STAMP)
 	KERAS_BACKEND=torch $(PYTEST) -m "not slow" tests/layers tests/models
 
+# TensorFlow's oneDNN kernels (its x86 default) and its plain Eigen kernels differ (a conv over batch 0
+# returns a wrong shape under oneDNN only): the batch-0, serving and fuzz checks run again with oneDNN off.
+ONEDNN_OFF_TESTS := tests/models/test_empty_batch.py tests/export/test_saved_model.py tests/fuzz
+test-onednn-off: $(STAMP)
+	TF_ENABLE_ONEDNN_OPTS=0 KERAS_BACKEND=tensorflow $(PYTEST) $(ONEDNN_OFF_TESTS)
+
 # The TF Serving client alone: a fresh venv with `pip install '.[client]'` (no TensorFlow, no Keras),
 # calling the stand-in server (run from .venv) over gRPC and REST; about 2 minutes, needs PyPI or pip's cache.
 test-client-venv: $(STAMP)
 	$(PY) tests/client/clean_venv.py
 
-test: $(STAMP) browser lint docs-build test-tf test-torch test-client-venv
+test: $(STAMP) browser lint docs-build test-tf test-onednn-off test-torch test-client-venv
 
 # The fuzz suite at 20,000 mutated images through a served export (`make test` runs 2,000 of them).
 soak: $(STAMP)
