@@ -169,32 +169,23 @@ def build_schedule(recipe: Recipe, global_batch_size: int, steps_per_epoch: int,
 def build_optimizer(recipe: Recipe, model: keras.Model, schedule) -> keras.optimizers.Optimizer:
     """Build the recipe's optimizer for ``model``, with weight decay on kernels only.
 
-        Variables with fewer than two dimensions (BatchNorm gamma and beta, biases) are excluded from
-        weight decay, the usual practice for ResNets.
+    Variables with fewer than two dimensions (BatchNorm gamma and beta, biases) are excluded from
+    weight decay, the usual practice for ResNets.
 
-        Args:
-            recipe: The training recipe.
-            model: The built model whose trainable variables the optimizer will update.
-            schedule: Learning rate or ``LearningRateSchedule`` (see ``build_schedule``).
+    Args:
+        recipe: The training recipe.
+        model: The built model whose trainable variables the optimizer will update.
+        schedule: Learning rate or ``LearningRateSchedule`` (see ``build_schedule``).
 
-        Example:
-            ```python
-            import keras
+    Example:
+        ```python
+        import keras
+        from keras_residual.training.recipe import Recipe, build_optimizer
 
-    from keras_residual._validation import (
-        check_choice,
-        check_float,
-        check_int,
-        check_positive_float,
-        check_rate,
-        fail,
-    )
-            from keras_residual.training.recipe import Recipe, build_optimizer
-
-            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-            optimizer = build_optimizer(Recipe(), model, schedule=0.1)
-            print(type(optimizer).__name__, optimizer.nesterov)  # SGD True
-            ```
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        optimizer = build_optimizer(Recipe(), model, schedule=0.1)
+        print(type(optimizer).__name__, optimizer.nesterov)  # SGD True
+        ```
     """
     ema = {"use_ema": True, "ema_momentum": recipe.ema_decay} if recipe.ema_decay else {}
     if recipe.optimizer == "sgd":
