@@ -33,7 +33,7 @@ def to_float16(model_proto):
         >>> fp16 = to_float16(onnx.load("model.onnx"))  # doctest: +SKIP
     """
     try:
-        from onnxconverter_common import float16
+        from onnxconverter_common import float16  # optional extra [onnx]
     except ImportError as err:  # pragma: no cover - depends on the installed extras
         raise ImportError(
             "float16 ONNX export needs onnxconverter-common: pip install 'keras-residual[onnx]'"
@@ -106,6 +106,7 @@ def quantize_int8(
         >>> quantize_int8("model.onnx", "model.int8.onnx", "images", images)  # doctest: +SKIP
     """
     try:
+        # optional extra [onnx]: imported on use
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as err:  # pragma: no cover - depends on the installed extras

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+
 from keras_residual._atomic import write_text
 from keras_residual._validation import check_choice, check_int, check_str
 
@@ -23,8 +25,7 @@ _EXTRA_MESSAGES: dict[str, type] = {}
 
 
 def _serving_protos():
-    try:
-        from google.protobuf import text_format
+    try:  # optional extra [serving]: the rest of export/ works without it
         from tensorflow_serving.config import model_server_config_pb2
     except ImportError as err:
         raise ImportError(
@@ -37,8 +38,6 @@ def _extra_message(name: str):
     """``MonitoringConfig`` or ``BatchingParameters``, declared from their upstream field lists."""
     if name in _EXTRA_MESSAGES:
         return _EXTRA_MESSAGES[name]
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
-
     field = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(
         name="keras_residual/tf_serving_extra_configs.proto",

@@ -112,7 +112,7 @@ def _read_checkpoint(path):
     lower = str(path).lower()
     if lower.endswith(".safetensors"):
         try:
-            from safetensors.numpy import load_file
+            from safetensors.numpy import load_file  # optional extra [torch]
         except ImportError as error:
             raise ImportError(
                 "Reading .safetensors needs the safetensors package: pip install 'keras-residual[torch]'."
@@ -120,9 +120,11 @@ def _read_checkpoint(path):
         try:
             return dict(load_file(str(path)))
         except Exception as error:  # safetensors raises its own SafetensorError for a bad header
-            raise ValueError(f"`weights` file {str(path)!r} is not a valid .safetensors file: {error}") from error
+            raise ValueError(
+                f"`weights` file {str(path)!r} is not a valid .safetensors file: {error}"
+            ) from error
     try:
-        import torch
+        import torch  # optional extra [torch]: only .pth/.pt/.bin files need it
     except ImportError as error:
         raise ImportError(
             "Reading a torch checkpoint (.pth/.pt/.bin) needs torch: pip install 'keras-residual[torch]', "

@@ -9,11 +9,10 @@ preprocessing layer does the scaling and the names travel with the trained model
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from keras_residual._validation import check_optional_int, fail, is_int
 
@@ -22,44 +21,11 @@ from keras_residual._validation import check_optional_int, fail, is_int
 from keras_residual.datasets import DIGITS_SPLIT_SEED as DIGITS_SPLIT_SEED
 from keras_residual.datasets import DIGITS_VAL_SIZE as DIGITS_VAL_SIZE
 from keras_residual.datasets import load_digits_arrays, synthetic_arrays
+from keras_residual.training import image_folder, tfrecords
+from keras_residual.training.image_dataset import ImageDataset
 
 DEFAULT_IMAGE_SIZE = {"digits": 32, "synthetic": 32, "folder": 224, "tfrecord": 224}
 """Image size used when ``image_size`` is not given, per kind of dataset."""
-
-
-@dataclasses.dataclass
-class ImageDataset:
-    """A train/validation pair of unbatched ``tf.data`` datasets and what training needs to know about them.
-
-    Elements are ``(image, label)``: ``image`` float32 ``(H, W, C)`` raw pixels in 0..255, ``label``
-    int32 in ``[0, len(class_names))``.
-
-    Attributes:
-        name: What was loaded (``"digits"``, ``"synthetic"``, or the folder / TFRecord path).
-        kind: ``"digits"``, ``"synthetic"``, ``"arrays"``, ``"folder"`` or ``"tfrecord"``.
-        train: Training examples (not shuffled, batched or augmented yet; see ``pipeline``).
-        val: Validation examples.
-        class_names: Class names; index ``i`` is the name of label ``i``.
-        image_shape: ``(H, W, C)`` of every image.
-        num_train: Number of training examples (``None`` when unknown without a full read).
-        num_val: Number of validation examples (``None`` when unknown).
-        mirror_symmetric: Whether left-right flips keep the class (``False`` for digits).
-    """
-
-    name: str
-    kind: str
-    train: Any
-    val: Any
-    class_names: list
-    image_shape: tuple
-    num_train: int | None
-    num_val: int | None
-    mirror_symmetric: bool = True
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
 
 
 def from_arrays(x_train, y_train, x_val, y_val, class_names=None, name="arrays", mirror_symmetric=True):
@@ -88,8 +54,6 @@ def from_arrays(x_train, y_train, x_val, y_val, class_names=None, name="arrays",
         print(dataset.image_shape, dataset.num_classes)  # (16, 16, 3) 2
         ```
     """
-    import tensorflow as tf
-
     arrays = {}
     for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
         x = np.asarray(x, dtype=np.float32)
@@ -172,8 +136,6 @@ def load_dataset(data="digits", image_size=None, channels=3, validation_split=0.
     if data == "synthetic":
         arrays = synthetic_arrays(image_size or DEFAULT_IMAGE_SIZE["synthetic"], channels=channels)
         return from_arrays(*arrays, name="synthetic")
-    from keras_residual.training import image_folder, tfrecords
-
     tfrecord_files = tfrecords.find_tfrecord_files(data)
     if tfrecord_files is not None:
         return tfrecords.load_tfrecords(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 
+import tensorflow as tf
+
 from keras_residual._validation import check_choice, fail
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -57,8 +59,6 @@ def resolve_strategy_name(strategy: str = "auto") -> str:
         return strategy
     if num_workers_in_tf_config() > 1:
         return "multi_worker"
-    import tensorflow as tf
-
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return "mirrored"
     return "default"
@@ -73,8 +73,6 @@ def make_strategy(name: str):
     Raises:
         ValueError: ``multi_worker`` without a ``TF_CONFIG`` that describes a cluster and this task.
     """
-    import tensorflow as tf
-
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

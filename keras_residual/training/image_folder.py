@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 
+import keras
+import tensorflow as tf
+
 from keras_residual._validation import check_float
+from keras_residual.training.image_dataset import ImageDataset
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 """File extensions read from image folders (those ``image_dataset_from_directory`` reads)."""
@@ -41,7 +45,7 @@ def check_image_folder(root: str) -> tuple[list[str], int]:
         print(check_image_folder("pets"))  # (['cat', 'dog'], 2)
         ```
     """
-    try:
+    try:  # Pillow is the optional extra [data]: only folder checks need it
         from PIL import Image
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("Image folders need Pillow: pip install 'keras-residual[data]'") from err
@@ -95,11 +99,6 @@ def load_image_folder(root: str, image_size: int, channels: int = 3, validation_
         print(dataset.class_names, dataset.num_train, dataset.num_val)  # ['cat', 'dog'] 8 2
         ```
     """
-    import keras
-    import tensorflow as tf
-
-    from keras_residual.training.data import ImageDataset
-
     check_float("validation_split", validation_split, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
     color_mode = "rgb" if channels == 3 else "grayscale"
     options = dict(

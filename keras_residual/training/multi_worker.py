@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 import keras
+import tensorflow as tf
 
 from keras_residual.training.pipeline import make_pipeline
 
@@ -31,8 +32,6 @@ def _slice_for_replica(batch_size: int, num_replicas: int, replica: int):
 
 
 def _check_same_epoch(strategy, epoch: int) -> None:
-    import tensorflow as tf
-
     def value():
         return tf.constant([1, epoch, epoch * epoch], tf.int64)
 
@@ -65,8 +64,6 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
         ValueError: Batch size not divisible by the replicas, too few examples for one step,
             no shuffle seed, EMA requested, or workers resuming from different epochs.
     """
-    import tensorflow as tf
-
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ValueError(f"batch_size {batch_size} must be a multiple of the {replicas} replicas")
@@ -133,7 +130,7 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
 
     writer = None
     if run.is_chief:
-        try:
+        try:  # TensorBoard is optional: without it the run writes no logs/
             import tensorboard  # noqa: F401
 
             writer = tf.summary.create_file_writer(run.path("logs"))

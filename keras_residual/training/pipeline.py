@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tensorflow as tf
+
+from keras_residual.training.augment import make_augmenter
+
 
 def make_pipeline(
     examples,
@@ -39,8 +43,6 @@ def make_pipeline(
         print(images.shape, labels.shape)  # (32, 16, 16, 3) (32, 10)
         ```
     """
-    import tensorflow as tf
-
     ds = examples
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -64,8 +66,6 @@ def recipe_augmenter(recipe, mirror_symmetric: bool = True):
         print(recipe_augmenter(Recipe(random_resized_crop=None, flip=False)))  # None
         ```
     """
-    from keras_residual.training.augment import make_augmenter  # imports TensorFlow
-
     flip = mirror_symmetric if recipe.flip == "auto" else bool(recipe.flip)
     return make_augmenter(
         random_resized_crop_area=recipe.random_resized_crop,

@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import time
 
 import keras
 
@@ -249,13 +250,9 @@ class StateCallback(keras.callbacks.Callback):
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         logs = dict(logs or {})
         logs.setdefault("learning_rate", _current_lr(self.model))
         self.run.save_state(self.model, epoch + 1, logs, time.perf_counter() - self._start)

@@ -16,6 +16,10 @@ import glob
 import json
 import os
 
+import tensorflow as tf
+
+from keras_residual.training.image_dataset import ImageDataset
+
 TRAIN_PATTERNS = ("train-*", "train*.tfrecord*", "train*.tfrec")
 VAL_PATTERNS = ("validation-*", "val-*", "val*.tfrecord*", "validation*.tfrecord*", "val*.tfrec")
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
@@ -77,8 +81,6 @@ def _read_class_names(folder):
 
 
 def _parse_example(record):
-    import tensorflow as tf
-
     features = tf.io.parse_single_example(
         record,
         {
@@ -96,8 +98,6 @@ def scan_labels(files):
         ValueError: A record without ``image/encoded`` or ``image/class/label``, or a negative label
             (the message names the file).
     """
-    import tensorflow as tf
-
     count, top = 0, -1
     for path in files:
         try:
@@ -112,8 +112,6 @@ def scan_labels(files):
 
 
 def _count_records(files):
-    import tensorflow as tf
-
     total = 0
     for path in files:
         try:
@@ -129,7 +127,6 @@ def make_decoder(num_classes: int, image_size: int, channels: int):
     Failed checks raise ``tf.errors.InvalidArgumentError`` whose message names the file and the
     problem (label out of range, not an image); ``train`` turns it into a ``ValueError``.
     """
-    import tensorflow as tf
 
     def decode(path, record):
         encoded, label = _parse_example(record)
@@ -177,10 +174,6 @@ def load_tfrecords(name, files, image_size: int, channels: int = 3):
         print(dataset.class_names, dataset.num_train)  # ['zero', 'one'] 2
         ```
     """
-    import tensorflow as tf
-
-    from keras_residual.training.data import ImageDataset
-
     train_files, val_files = files
     if not train_files:
         raise ValueError(f"no training TFRecord files (train-* or train*.tfrecord) in {name!r}")

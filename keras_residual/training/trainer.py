@@ -337,7 +337,7 @@ def data_error_summary(message: str) -> str:
 
 
 def _tensorboard_available() -> bool:
-    try:
+    try:  # TensorBoard is optional: without it the run writes no logs/
         import tensorboard  # noqa: F401
     except ImportError:
         print(
