@@ -8,15 +8,16 @@ alone (the valid images never cause it). Any other code is a failure; its bytes 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tests.fuzz.images import Sample
+from tests.fuzz.images import Sample, jpeg_claiming
 from tests.fuzz.mutations import Case
 from tests.fuzz.rpc import Outcome, Predictor
 
@@ -33,6 +34,24 @@ class Report:
     codes: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    rss_samples: list[int] = field(default_factory=list)
+
+
+def raise_to_high_water(predictor: Predictor, max_pixels: int, rounds: int = 3) -> None:
+    """Decode images at the pixel limit until the server's memory reaches its high-water mark.
+
+    Any image within ``max_pixels`` is served, and a few hundred bytes suffice: libjpeg decodes a
+    JPEG whose frame header claims 6324x6324 to a full 40-megapixel image, filling in what is
+    missing. The memory one such decode needs stays with the server process afterwards (TensorFlow's
+    pooled CPU allocator keeps it), so the run's memory bound is measured from this mark: growth
+    beyond it is a leak.
+    """
+    side = math.isqrt(max_pixels)
+    shapes = [(side, side), (max_pixels // 1000, 1000), (1000, max_pixels // 1000)]
+    for _ in range(rounds):
+        for width, height in shapes:
+            outcome = predictor.encoded([jpeg_claiming(width, height)])
+            assert outcome.code in ALLOWED_CODES, (width, height, outcome.code, outcome.message)
 
 
 def solo_answers(predictor: Predictor, pool: list[Sample]) -> list[np.ndarray]:
@@ -73,8 +92,13 @@ def run(
     expected: list[np.ndarray],
     seed: int,
     keep_dir: Path,
+    rss: Callable[[], int] | None = None,
+    rss_every: int = 1000,
 ) -> Report:
-    """Send every case (batched with valid images drawn with ``seed``) and check every answer."""
+    """Send every case (batched with valid images drawn with ``seed``) and check every answer.
+
+    ``rss``, when given, is sampled every ``rss_every`` cases (the server's memory over the run).
+    """
     rng = np.random.default_rng(seed)
     report = Report()
     start = time.perf_counter()
@@ -100,6 +124,8 @@ def run(
                 )
         elif outcome.code not in ALLOWED_CODES:
             problem = f"{outcome.code}: {outcome.message[:300]}"
+        if rss is not None and report.cases % rss_every == 0:
+            report.rss_samples.append(rss())
         if problem:
             report.failures.append(
                 f"case {number} ({case.fmt}, {case.kind}) {problem} -> {_keep(case, number, keep_dir)}"

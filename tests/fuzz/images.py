@@ -168,21 +168,27 @@ class Bomb:
 
 
 def png_bomb(width: int, height: int) -> bytes:
-    """A real 8-bit grayscale PNG of all-zero rows: a few hundred KB that decode to gigabytes."""
+    """A real 8-bit grayscale PNG of all-zero rows: a few hundred KB that decode to gigabytes.
+
+    The rows are deflated in identical blocks, each ended by a full flush (which resets the
+    compressor, so every block compresses to the same bytes): one block is compressed and repeated,
+    and only the checksum runs over all the rows.
+    """
     row = b"\0" * (1 + width)  # filter byte 0, then the row
     per_block = max(1, (1 << 22) // len(row))
-    block = row * per_block
-    compressor = zlib.compressobj(6)
-    parts = []
     full, rest = divmod(height, per_block)
+    block = row * per_block
+    unit = zlib.compressobj(6, zlib.DEFLATED, -15)
+    repeated = unit.compress(block) + unit.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(6, zlib.DEFLATED, -15)
+    tail = last.compress(row * rest) + last.flush()
+    checksum = 1
     for _ in range(full):
-        parts.append(compressor.compress(block))
-    parts.append(compressor.compress(row * rest))
-    parts.append(compressor.flush())
+        checksum = zlib.adler32(block, checksum)
+    checksum = zlib.adler32(row * rest, checksum)
+    stream = b"\x78\x9c" + repeated * full + tail + struct.pack(">I", checksum)
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        PNG_MAGIC + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", b"".join(parts)) + png_chunk(b"IEND", b"")
-    )
+    return PNG_MAGIC + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b"")
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:
