@@ -173,6 +173,11 @@ def test_rest_json_values_decode_to_the_signature_dtypes():
     assert _from_json([True], None).dtype == bool
     assert np.isnan(_from_json([float("nan")], TensorInfo("y", "float32", None))[0])
     assert _to_json(np.array([b"ab", "c"], dtype=object)) == [{"b64": "YWI="}, {"b64": "Yw=="}]
+    # whole-number floats (pixels) travel as JSON integers, anything else as floats, exactly
+    assert _to_json(np.array([[0.0, 255.0]], np.float32)) == [[0, 255]]
+    assert json.dumps(_to_json(np.array([1.5, 2.0], np.float32))) == "[1.5, 2.0]"
+    assert json.dumps(_to_json(np.array([-0.0, 1.0]))) == "[-0.0, 1.0]"
+    assert _to_json(np.array([2.0**24], np.float32)) == [16777216.0]
     assert _message(b'{"error": "Servable not found"}') == "Servable not found"
     assert _message(b"<html>502 Bad Gateway</html>") == "<html>502 Bad Gateway</html>"
 
