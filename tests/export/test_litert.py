@@ -1,0 +1,233 @@
+"""LiteRT export: parity in the ai-edge-litert interpreter, every preset family, quantization, refusals, atomicity."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from keras_residual import ResNet
+from keras_residual.cli import main
+from keras_residual.export import RuntimeExportError, export_litert
+from keras_residual.export import litert as litert_module
+from keras_residual.export.onnx_images import verification_images
+from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
+from tests.export.digits_resnet import digits_resnet20
+from tests.export.test_onnx import randomize_norm_statistics, tiny_model
+from tests.export.test_onnx_presets import PRESETS, SMALL
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def litert_run(path, images):
+    """``probabilities`` of the file's serving_default signature, in the runtime users deploy."""
+    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    return runner(images=images.astype("float32"))["probabilities"]
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    model = tiny_model()
+    path = tmp_path_factory.mktemp("litert") / "tiny.tflite"
+    return model, export_litert(model, path)
+
+
+def test_float32_export_report_signature_and_dynamic_batch(tiny_export):
+    model, report = tiny_export
+    assert report.path.is_file() and report.file_size == report.path.stat().st_size
+    assert (report.format, report.variant, report.input_dtype) == ("litert", "float32", "float32")
+    assert report.input_shape == (None, 32, 32, 3) and report.output_names == ("probabilities",)
+    assert report.tolerance == FLOAT32_TOLERANCE and report.max_abs_diff <= FLOAT32_TOLERANCE
+    assert report.verify_images == 16 and not report.rebuilt_float32
+    # Builtin kernels only, BatchNorm folded into the convolutions.
+    assert report.op_counts["CONV_2D"] == 3 and "DELEGATE" not in report.op_counts
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in report.op_counts)
+    assert "BATCH_NORM" not in str(report.op_counts) and "parity" in str(report)
+    interpreter = Interpreter(model_path=str(report.path))
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["images"], "outputs": ["probabilities"]}
+    }
+    for batch in (1, 7):
+        images = verification_images(32, 32, 3, count=batch)
+        expected = keras.ops.convert_to_numpy(model(images, training=False))
+        np.testing.assert_allclose(litert_run(report.path, images), expected, atol=FLOAT32_TOLERANCE, rtol=0)
+    assert sorted(p.name for p in report.path.parent.iterdir()) == ["tiny.tflite"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_family_passes_float32_parity(tmp_path, preset):
+    model = ResNet.from_preset(preset, **{**SMALL, **PRESETS[preset]})
+    randomize_norm_statistics(model)
+    report = export_litert(model, tmp_path / f"{preset}.tflite")
+    assert report.max_rel_diff <= FLOAT32_TOLERANCE, str(report)
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in report.op_counts)
+
+
+def test_mixed_float16_source_exports_its_float32_rebuild(tmp_path):
+    keras.config.set_dtype_policy("mixed_float16")
+    model = tiny_model()
+    keras.config.set_dtype_policy("float32")
+    report = export_litert(model, tmp_path / "mixed.tflite")
+    assert report.rebuilt_float32 and report.source_policy == "mixed_float16"
+    assert report.max_abs_diff <= FLOAT32_TOLERANCE and report.source_max_abs_diff > 0
+    assert "float32 rebuild" in str(report)
+
+
+@pytest.mark.slow
+def test_float16_and_dynamic_range_files_are_smaller_and_agree(tmp_path):
+    model = tiny_model()
+    float16 = export_litert(model, tmp_path / "f16.tflite", quantize="float16")
+    assert float16.tolerance == litert_module.FLOAT16_TOLERANCE and float16.op_counts["DEQUANTIZE"] > 0
+    dynamic = export_litert(model, tmp_path / "dyn.tflite", quantize="dynamic")
+    assert dynamic.tolerance is None and dynamic.heldout_images == 360
+    assert 0 <= dynamic.top1_agreement <= 1 and dynamic.calibration_images == 0
+    assert dynamic.file_size < float16.file_size
+
+
+@pytest.mark.slow
+def test_int8_digits_resnet20_agrees_on_held_out_digits(tmp_path):
+    model, accuracy = digits_resnet20()
+    assert accuracy > 0.9, f"the digits model did not learn (validation accuracy {accuracy:.3f})"
+    report = export_litert(model, tmp_path / "digits.int8.tflite", quantize="int8", min_agreement=0.98)
+    assert (report.calibration_images, report.heldout_images, report.calibration_source) == (
+        128,
+        360,
+        "digits",
+    )
+    assert report.top1_agreement >= 0.98, str(report)
+    assert report.input_dtype == "float32" and report.op_counts["QUANTIZE"] >= 1
+    assert "FULLY_CONNECTED" in report.op_counts
+
+
+@pytest.mark.slow
+def test_int8_with_uint8_io_feeds_raw_pixels(tmp_path):
+    model, _ = digits_resnet20()
+    calibration = verification_images(8, 8, 3, count=16)
+    report = export_litert(
+        model, tmp_path / "u8.tflite", quantize="int8", int8_io="uint8", calibration_data=calibration
+    )
+    assert report.input_dtype == "uint8" and report.calibration_images == 12 and report.heldout_images == 4
+    detail = Interpreter(model_path=str(report.path)).get_input_details()[0]
+    assert detail["dtype"] == np.uint8
+    scale, zero_point = detail["quantization"]
+    assert zero_point == 0 and scale == pytest.approx(1.0, rel=0.05)  # 0..255 pixels map onto uint8
+
+
+class CumulativeProduct(keras.layers.Layer):
+    """A layer whose op (``tf.math.cumprod``) has no builtin LiteRT or OpenVINO kernel."""
+
+    def call(self, x):
+        return tf.math.cumprod(x, axis=-1)
+
+
+def unsupported_model():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = CumulativeProduct(name="running_product")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def test_unsupported_layers_are_listed_and_nothing_is_written(tmp_path):
+    with pytest.raises(RuntimeExportError, match=r"running_product \(Cumprod\)"):
+        export_litert(unsupported_model(), tmp_path / "bad.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "model.onnx"}, "`path` must be a .tflite file"),
+        ({"quantize": "int4"}, "`quantize` must be one of"),
+        ({"int8_io": "uint8"}, "`int8_io` must be None unless quantize='int8'"),
+        ({"quantize": "int8", "int8_io": "int16"}, "`int8_io` must be one of"),
+        ({"calibration_data": "digits"}, "`calibration_data` must be None unless"),
+        (
+            {"quantize": "int8", "calibration_data": "no/such/folder"},
+            "`calibration_data` must be None, 'digits'",
+        ),
+        ({"verify": 1}, "`verify` must be True or False"),
+        ({"atol": -1.0}, "`atol` must be a number > 0"),
+        ({"min_agreement": 1.5}, "`min_agreement` must be a number in"),
+        ({"model": "not a model"}, "`model` must be a keras.Model"),
+    ],
+)
+def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, message):
+    arguments = {"model": keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]), **kwargs}
+    arguments["path"] = tmp_path / arguments.get("path", "model.tflite")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        export_litert(**arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_check_leaves_nothing(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        assert any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # the file exists, hidden
+        raise RuntimeExportError("parity above the bound")
+
+    monkeypatch.setattr(litert_module.rc, "compare", fail)
+    with pytest.raises(RuntimeExportError, match="parity"):
+        export_litert(tiny_model(), tmp_path / "model.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import keras
+    from keras_residual.export import litert
+
+    def hang(report, *args):
+        Path(sys.argv[2]).write_text("verifying")
+        time.sleep(120)
+
+    litert._verify = hang
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    litert.export_litert(model, sys.argv[1])
+    """
+)
+
+
+def test_killed_export_leaves_nothing_at_the_target(tmp_path):
+    target, marker = tmp_path / "out" / "model.tflite", tmp_path / "marker"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(target), str(marker)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert child.poll() is None, "the exporting child exited early"
+            assert time.monotonic() < deadline, "the child never reached verification"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert not target.exists()
+    leftovers = list(target.parent.iterdir())
+    assert [p.name.startswith(".tmp-model.tflite") for p in leftovers] == [True]  # hidden, complete file
+
+
+def test_cli_exports_a_saved_model(tmp_path, capsys):
+    tiny_model().save(tmp_path / "model.keras")
+    code = main(["export", "litert", str(tmp_path / "model.keras"), "-o", str(tmp_path / "cli.tflite")])
+    assert code == 0 and (tmp_path / "cli.tflite").is_file()
+    assert "litert export" in capsys.readouterr().out
+    assert main(["export", "litert", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "x.tflite")]) == 2
+    assert "MODEL.keras" in capsys.readouterr().err
