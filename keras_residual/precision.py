@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Iterator
 
 from keras_residual._validation import check_choice
+from keras_residual.precision_table import fastest_policy, gpu_class
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "float16", "bfloat16")
 """Every precision name the package knows."""
@@ -91,15 +92,31 @@ def _has_tpu() -> bool:
     return bool(tf.config.list_logical_devices("TPU"))
 
 
+def _device_class() -> str:
+    """The class :mod:`keras_residual.precision_table` keys on for this machine's training devices."""
+    if _has_tpu():
+        return "tpu"
+    capabilities = _gpu_compute_capabilities()
+    if capabilities:
+        oldest = min(capabilities)  # every replica must support the policy
+        return gpu_class(oldest) or f"gpu-cc{oldest[0]}.{oldest[1]}"
+    from keras_residual.hardware import detect_cpu
+
+    return detect_cpu().device_class
+
+
 def resolve_precision(precision: str = "auto") -> str:
     """Return the dtype policy name to train with.
 
-    ``"auto"`` picks by hardware: ``mixed_bfloat16`` on TPUs and on GPUs with native bfloat16
-    (compute capability >= 8.0: Ampere, Hopper and newer), ``mixed_float16`` on GPUs with tensor
-    cores (compute capability 7.x: Volta, Turing), and ``float32`` otherwise (CPUs, older GPUs).
-    On CPUs mixed precision measured slower than float32 on both machines we have (a resnet20
-    trains about 5x slower under ``mixed_bfloat16`` on an AVX2 EPYC; ResNet-50 0.73x on an AMX
-    Xeon), so CPUs get float32. Any other value is checked and returned unchanged.
+    ``"auto"`` is a fast table lookup, not a guess: the device class (TPU; the oldest GPU's compute
+    capability; else the CPU's class from its flags, :mod:`keras_residual.hardware`) selects the policy
+    that trained fastest there in the measurements recorded in :mod:`keras_residual.precision_table`
+    (ties within 5% go to the policy with fewer numerical hazards; classes with no record get
+    ``float32``). As recorded: ``mixed_bfloat16`` on TPUs and on GPUs with compute capability >= 8.0,
+    ``mixed_float16`` on 7.x, ``float32`` on older GPUs and on every CPU measured (ResNet-50 trains
+    0.73x as fast under ``mixed_bfloat16`` as in float32 on an AMX Xeon, 0.16x on an AVX2 EPYC).
+    ``keras-residual bench --precision-probe`` measures your own model on your machine and says
+    whether it disagrees. Any other value is checked and returned unchanged.
 
     Args:
         precision: One of :data:`TRAINING_PRECISIONS`.
@@ -121,17 +138,7 @@ def resolve_precision(precision: str = "auto") -> str:
     check_precision("precision", precision, TRAINING_PRECISIONS)
     if precision != "auto":
         return precision
-    if _has_tpu():
-        return "mixed_bfloat16"
-    capabilities = _gpu_compute_capabilities()
-    if not capabilities:
-        return "float32"
-    oldest = min(capabilities)  # every replica must support the policy
-    if oldest >= (8, 0):
-        return "mixed_bfloat16"
-    if oldest >= (7, 0):
-        return "mixed_float16"
-    return "float32"
+    return fastest_policy(_device_class())
 
 
 @contextlib.contextmanager

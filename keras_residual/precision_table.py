@@ -1,0 +1,153 @@
+"""The measurements behind ``resolve_precision("auto")``: per device class, training throughput per policy.
+
+Each entry is one figure with its provenance. :func:`fastest_policy` turns the entries of a device
+class into the policy ``auto`` picks, so changing the rule means adding a measurement here (with
+``keras-residual bench --precision-probe`` or ``benchmarks/``), not editing an ``if``. Device classes:
+``cpu-amx``, ``cpu-avx512-bf16``, ``cpu-avx512``, ``cpu-avx2``, ``cpu-arm-bf16``, ``cpu-other``
+(:attr:`keras_residual.hardware.CpuInfo.device_class`), ``gpu-cc<major>.<minor>`` and ``tpu``.
+
+``kind`` is ``"measured"`` (a run recorded in this repository) or ``"published"`` (a vendor figure:
+used only where nothing was measured). ``accuracy_ok`` is False for a policy that lost accuracy at
+equal steps in that run, which excludes it; None means accuracy was not part of that measurement
+(a step-time benchmark on synthetic data). This module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+TIE = 0.05
+"""Policies within this fraction of the fastest count as equally fast; then :data:`PREFERENCE` decides."""
+
+PREFERENCE = ("float32", "mixed_bfloat16", "mixed_float16")
+"""Tie-break order: fewest numerical hazards first (float16 needs loss scaling and can overflow)."""
+
+MEASUREMENTS: tuple[dict, ...] = (
+    # AMD EPYC, AVX2 + FMA, 2 cores, TF 2.21: ResNet-50 training step, batch 16 (rows 3a/3b).
+    *(
+        {
+            "device": "cpu-avx2",
+            "policy": policy,
+            "throughput": value,
+            "unit": "img/s",
+            "hardware": "AMD EPYC (avx2, fma), 2 cores",
+            "workload": "keras_residual resnet50 train_on_batch, batch 16, 224x224, TensorFlow 2.21",
+            "accuracy_ok": None,
+            "kind": "measured",
+            "source": "benchmarks/RESULTS.md, AMD EPYC section, rows 3a/3b (2026-11-23 07:48 UTC)",
+        }
+        for policy, value in (("float32", 1.9), ("mixed_bfloat16", 0.3))
+    ),
+    # Intel Xeon with AMX-BF16/INT8, AVX512-BF16 and VNNI, 2 cores, TF 2.21: same benchmark.
+    *(
+        {
+            "device": "cpu-amx",
+            "policy": policy,
+            "throughput": value,
+            "unit": "img/s",
+            "hardware": "Intel Xeon (avx512_bf16, amx_bf16, amx_int8, avx512_vnni), 2 cores",
+            "workload": "keras_residual resnet50 train_on_batch, batch 16, 224x224, TensorFlow 2.21",
+            "accuracy_ok": None,
+            "kind": "measured",
+            "source": "issue 13 (rows 3a/3b, benchmarks/run.py --groups training); see benchmarks/RESULTS.md",
+        }
+        for policy, value in (("float32", 4.37), ("mixed_bfloat16", 3.18))
+    ),
+    # NVIDIA H100 80GB HBM3 (compute capability 9.0), Keras on JAX: ResNet-50 training, batch 256.
+    *(
+        {
+            "device": "gpu-cc9.0",
+            "policy": policy,
+            "throughput": value,
+            "unit": "img/s",
+            "hardware": "NVIDIA H100 80GB HBM3",
+            "workload": "keras_residual resnet50, batch 256, 224x224, Keras 3.15 on JAX 0.11",
+            "accuracy_ok": None,
+            "kind": "measured",
+            "source": "benchmarks/RESULTS.md, GPU section (benchmarks/gpu_train.py, 2026-11-23 06:04 UTC)",
+        }
+        for policy, value in (("float32", 2670.7), ("mixed_bfloat16", 4468.7), ("mixed_float16", 4678.9))
+    ),
+    # Published peaks where nothing was measured here (dense tensor-core TFLOP/s, NVIDIA data sheets).
+    *(
+        {
+            "device": "gpu-cc8.0",
+            "policy": policy,
+            "throughput": value,
+            "unit": "peak TFLOP/s",
+            "hardware": "NVIDIA A100",
+            "workload": "data-sheet peak (float32 runs as TF32 on tensor cores)",
+            "accuracy_ok": None,
+            "kind": "published",
+            "source": "NVIDIA A100 data sheet",
+        }
+        for policy, value in (("float32", 156.0), ("mixed_bfloat16", 312.0), ("mixed_float16", 312.0))
+    ),
+    *(
+        {
+            "device": "gpu-cc7.0",
+            "policy": policy,
+            "throughput": value,
+            "unit": "peak TFLOP/s",
+            "hardware": "NVIDIA V100 (no bfloat16 arithmetic)",
+            "workload": "data-sheet peak",
+            "accuracy_ok": None,
+            "kind": "published",
+            "source": "NVIDIA V100 data sheet",
+        }
+        for policy, value in (("float32", 15.7), ("mixed_float16", 125.0))
+    ),
+    {
+        "device": "tpu",
+        "policy": "mixed_bfloat16",
+        "throughput": 1.0,
+        "unit": "relative",
+        "hardware": "Cloud TPU (bfloat16 matrix units; float16 unsupported)",
+        "workload": "hardware capability",
+        "accuracy_ok": None,
+        "kind": "published",
+        "source": "Cloud TPU documentation: bfloat16 is the native matmul type",
+    },
+)
+"""Every figure ``auto`` is decided from (see the module docstring)."""
+
+
+def gpu_class(capability: tuple[int, int]) -> str | None:
+    """The measured GPU class a compute capability falls under: the newest listed one not newer than it.
+
+    Example:
+        >>> gpu_class((8, 6)), gpu_class((10, 0)), gpu_class((6, 1))
+        ('gpu-cc8.0', 'gpu-cc9.0', None)
+    """
+    listed = sorted(
+        {
+            tuple(int(v) for v in m["device"][len("gpu-cc") :].split("."))
+            for m in MEASUREMENTS
+            if m["device"].startswith("gpu-cc")
+        }
+    )
+    eligible = [cap for cap in listed if cap <= tuple(capability)]
+    return f"gpu-cc{eligible[-1][0]}.{eligible[-1][1]}" if eligible else None
+
+
+def fastest_policy(device: str | None, measurements: tuple[dict, ...] = MEASUREMENTS) -> str:
+    """The policy ``auto`` picks for a device class: the fastest with accuracy kept, ties (within
+    :data:`TIE`) broken by :data:`PREFERENCE`; ``"float32"`` for a class nothing was recorded for.
+
+    Measured entries win over published ones for the same class.
+
+    Example:
+        >>> fastest_policy("cpu-amx"), fastest_policy("gpu-cc9.0"), fastest_policy("gpu-cc7.0")
+        ('float32', 'mixed_bfloat16', 'mixed_float16')
+    """
+    rows = [m for m in measurements if m["device"] == device and m["accuracy_ok"] is not False]
+    if any(m["kind"] == "measured" for m in rows):
+        rows = [m for m in rows if m["kind"] == "measured"]
+    if not rows:
+        return "float32"
+    best = max(m["throughput"] for m in rows)
+    tied = {m["policy"] for m in rows if m["throughput"] >= (1 - TIE) * best}
+    return next(policy for policy in PREFERENCE if policy in tied)
+
+
+def entries(device: str) -> list[dict]:
+    """The recorded figures of one device class (what ``--precision-probe`` shows beside its own)."""
+    return [m for m in MEASUREMENTS if m["device"] == device]
