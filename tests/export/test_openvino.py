@@ -1,0 +1,192 @@
+"""OpenVINO IR export: parity in compile_model, every preset family, bfloat16 / NNCF INT8, refusals, atomicity."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import openvino as ov
+import pytest
+
+from keras_residual import ResNet
+from keras_residual.cli import main
+from keras_residual.export import RuntimeExportError, export_openvino
+from keras_residual.export import openvino as openvino_module
+from keras_residual.export.onnx_images import verification_images
+from keras_residual.export.openvino import compile_ir
+from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
+from tests.export.digits_resnet import digits_resnet20
+from tests.export.test_litert import unsupported_model
+from tests.export.test_onnx import randomize_norm_statistics, tiny_model
+from tests.export.test_onnx_presets import PRESETS, SMALL
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    model = tiny_model()
+    path = tmp_path_factory.mktemp("openvino") / "tiny.xml"
+    return model, export_openvino(model, path)
+
+
+def test_float32_export_report_names_and_dynamic_batch(tiny_export):
+    model, report = tiny_export
+    assert visible(report.path.parent) == ["tiny.bin", "tiny.xml"]
+    assert report.file_size == report.path.stat().st_size + report.path.with_suffix(".bin").stat().st_size
+    assert (report.format, report.variant, report.execution_precision) == ("openvino", "float32", "f32")
+    assert report.input_shape == (None, 32, 32, 3) and report.output_names == ("probabilities",)
+    assert report.max_abs_diff <= FLOAT32_TOLERANCE and report.tolerance == FLOAT32_TOLERANCE
+    assert report.op_counts["Convolution"] == 3 and "BatchNormInference" not in report.op_counts
+    ir = ov.Core().read_model(str(report.path))
+    assert ir.inputs[0].get_names() == {"images"} and ir.outputs[0].get_names() == {"probabilities"}
+    assert ir.inputs[0].get_partial_shape().to_string() == "[?,32,32,3]"
+    # compile_ir applies the precision the IR was verified with (bf16 would be the AMX default).
+    compiled = compile_ir(report.path)
+    assert compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+    for batch in (1, 7):
+        images = verification_images(32, 32, 3, count=batch)
+        expected = keras.ops.convert_to_numpy(model(images, training=False))
+        got = compiled({"images": images})["probabilities"]
+        np.testing.assert_allclose(got, expected, atol=FLOAT32_TOLERANCE, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_family_passes_float32_parity(tmp_path, preset):
+    model = ResNet.from_preset(preset, **{**SMALL, **PRESETS[preset]})
+    randomize_norm_statistics(model)
+    report = export_openvino(model, tmp_path / f"{preset}.xml")
+    assert report.max_rel_diff <= FLOAT32_TOLERANCE, str(report)
+    if preset.startswith("resnext"):
+        assert report.op_counts["GroupConvolution"] == 4  # one grouped 3x3 per bottleneck, not split
+
+
+def test_mixed_float16_source_exports_its_float32_rebuild(tmp_path):
+    keras.config.set_dtype_policy("mixed_float16")
+    model = tiny_model()
+    keras.config.set_dtype_policy("float32")
+    report = export_openvino(model, tmp_path / "mixed.xml")
+    assert report.rebuilt_float32 and report.source_policy == "mixed_float16"
+    assert report.max_abs_diff <= FLOAT32_TOLERANCE and report.source_max_abs_diff > 0
+
+
+@pytest.mark.slow
+def test_bfloat16_and_int8_digits_resnet20_agree_on_held_out_digits(tmp_path):
+    model, accuracy = digits_resnet20()
+    assert accuracy > 0.9, f"the digits model did not learn (validation accuracy {accuracy:.3f})"
+    float32 = export_openvino(model, tmp_path / "f32.xml")
+    bf16 = export_openvino(model, tmp_path / "bf16.xml", precision="bfloat16", min_agreement=0.98)
+    assert bf16.top1_agreement >= 0.98 and bf16.heldout_images == 360, str(bf16)
+    assert bf16.execution_precision in ("bf16", "f32")  # f32 on CPUs without native bfloat16
+    assert bf16.file_size < float32.file_size  # float16-compressed weights
+    int8 = export_openvino(model, tmp_path / "int8.xml", precision="int8", min_agreement=0.98)
+    assert int8.top1_agreement >= 0.98, str(int8)
+    assert (int8.calibration_images, int8.calibration_source) == (128, "digits")
+    assert int8.op_counts["FakeQuantize"] > 0 and "NNCF" in int8.converter
+
+
+def test_unsupported_layers_are_listed_and_nothing_is_written(tmp_path):
+    with pytest.raises(RuntimeExportError, match=r"running_product \(Cumprod\)"):
+        export_openvino(unsupported_model(), tmp_path / "bad.xml")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "model.bin"}, "`path` must be a .xml file"),
+        ({"precision": "float16"}, "`precision` must be one of"),
+        ({"device": "NPU9"}, "`device` must be one of"),
+        ({"calibration_data": "digits"}, "`calibration_data` must be None unless"),
+        ({"precision": "int8", "calibration_data": 3}, "`calibration_data` must be None, 'digits'"),
+        ({"verify": "yes"}, "`verify` must be True or False"),
+        ({"atol": 0}, "`atol` must be a number > 0"),
+        ({"model": keras.layers.Dense(2)}, "`model` must be a keras.Model"),
+    ],
+)
+def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, message):
+    arguments = {"model": keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]), **kwargs}
+    arguments["path"] = tmp_path / arguments.get("path", "model.xml")
+    with pytest.raises(ValueError, match=message):
+        export_openvino(**arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_check_keeps_the_previous_pair_and_leaves_no_temporaries(tmp_path, monkeypatch):
+    model = tiny_model()
+    first = export_openvino(model, tmp_path / "model.xml", verify=False)
+    before = (first.path.read_bytes(), first.path.with_suffix(".bin").read_bytes())
+
+    def fail(*args, **kwargs):
+        raise RuntimeExportError("parity above the bound")
+
+    monkeypatch.setattr(openvino_module.rc, "compare", fail)
+    with pytest.raises(RuntimeExportError, match="parity"):
+        export_openvino(model, tmp_path / "model.xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model.xml"]
+    assert (first.path.read_bytes(), first.path.with_suffix(".bin").read_bytes()) == before
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import keras
+    from keras_residual.export import openvino
+
+    def hang(report, *args):
+        Path(sys.argv[2]).write_text("verifying")
+        time.sleep(120)
+
+    openvino._verify = hang
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    openvino.export_openvino(model, sys.argv[1])
+    """
+)
+
+
+def test_killed_export_leaves_nothing_at_the_target(tmp_path):
+    target, marker = tmp_path / "out" / "model.xml", tmp_path / "marker"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(target), str(marker)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert child.poll() is None, "the exporting child exited early"
+            assert time.monotonic() < deadline, "the child never reached verification"
+            time.sleep(0.2)
+        staging = next(target.parent.glob(".tmp-model.xml-*"))
+        assert (staging / "model.xml").is_file() and (staging / "model.bin").is_file()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert visible(target.parent) == []  # neither model.xml nor model.bin
+
+
+def test_cli_exports_a_saved_model(tmp_path, capsys):
+    tiny_model().save(tmp_path / "model.keras")
+    code = main(["export", "openvino", str(tmp_path / "model.keras"), "-o", str(tmp_path / "cli.xml")])
+    assert code == 0 and visible(tmp_path) == ["cli.bin", "cli.xml", "model.keras"]
+    assert "openvino export" in capsys.readouterr().out
+    bad = ["export", "openvino", str(tmp_path / "model.keras"), "-o", str(tmp_path / "x.xml"), "--atol", "-1"]
+    assert main(bad) == 2
+    assert "`atol` must be" in capsys.readouterr().err
