@@ -5,8 +5,9 @@ messages) against ``import tensorflow_serving.apis.predict_pb2``, which the form
 and which imports TensorFlow; each in fresh interpreters, medians of 5.
 
 Latency: the package's own export of ``resnet20_cifar`` (32x32 inputs, 10 classes) is served on
-loopback by the test suite's stand-in server (TF1 session loader, like TF Serving; its REST side is
-Python's http.server and JSON, slower than TF Serving's C++ one). For batch 1 and batch 32 the
+loopback by the test suite's stand-in server in its own process (TF1 session loader, like TF
+Serving; its REST side is Python's http.server and JSON, slower than TF Serving's C++ one). Inputs
+are whole-number pixels in float32, as decoded images are. For batch 1 and batch 32 the
 gRPC client, the REST client and the same signature called in-process (the anchor) are timed in
 rotation, so the rows show what each wire and the server loop cost.
 
@@ -16,7 +17,9 @@ Run as a script: ``python benchmarks/client_latency.py [--quick] [--markdown]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import json
 import os
 import statistics
 import subprocess
@@ -44,19 +47,43 @@ def _percentiles(seconds: list[float], batch: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _server_process(base: Path):
+    """The stand-in server in its own process (as TF Serving is): yields its gRPC and REST targets."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.client.serve_stub", str(base), MODEL],
+        cwd=_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the stand-in server exited with {proc.wait()}")
+        yield json.loads(line)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _serve_and_time(base: Path, reps: dict[int, int], local) -> list[dict]:
     """Interleave the gRPC client, the REST client and the in-process signature, per batch size."""
     import tensorflow as tf
 
     from keras_residual.client import ServingClient
-    from tests.client.tfserving_stub import StubModelServer
 
     rows: list[dict] = []
     rng = np.random.default_rng(0)
     with (
-        StubModelServer(base, MODEL) as server,
-        ServingClient(server.target, MODEL, timeout=120.0) as grpc_client,
-        ServingClient(server.rest_target, MODEL, timeout=120.0) as rest_client,
+        _server_process(base) as targets,
+        ServingClient(targets["grpc"], MODEL, timeout=120.0) as grpc_client,
+        ServingClient(targets["rest"], MODEL, timeout=120.0) as rest_client,
     ):
         for batch, n in reps.items():
             # decoded image pixels: whole numbers in float32, as `predict` gets them from an image file
