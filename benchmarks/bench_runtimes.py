@@ -42,8 +42,10 @@ LABELS = {
 PACKAGES = ("tensorflow", "keras", "onnxruntime", "openvino", "nncf", "ai-edge-litert", "numpy")
 
 
-def export_all(model, work: Path, calibration) -> tuple[dict[str, Path], dict[str, float]]:
-    """Write every file variant; returns ``(paths, export seconds)``."""
+def export_all(
+    model, work: Path, calibration, reuse: bool = False
+) -> tuple[dict[str, Path], dict[str, float]]:
+    """Write every file variant (keeping existing ones with ``reuse``); returns ``(paths, export seconds)``."""
     from keras_residual.export import export_litert, export_onnx, export_openvino
     from keras_residual.export.onnx_quantize import quantize_int8
 
@@ -65,6 +67,8 @@ def export_all(model, work: Path, calibration) -> tuple[dict[str, Path], dict[st
     paths, seconds = {}, {}
     for name, job in jobs.items():
         paths[name] = work / f"{name}{suffix[name.split('_')[0]]}"
+        if reuse and paths[name].is_file():
+            continue
         started = time.perf_counter()
         job(paths[name])
         seconds[name] = round(time.perf_counter() - started, 1)
@@ -199,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, default=Path("/tmp/bench_runtimes"), help="where the files go"
     )
+    parser.add_argument("--reuse", action="store_true", help="keep files already in --workdir (same --image)")
     parser.add_argument("--json", type=Path, default=None, help="write the result here")
     parser.add_argument("--plot", type=Path, default=None, help="write the ratio chart here (PNG)")
     args = parser.parse_args(argv)
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = build_ours(args.image)
     calibration, _ = digits_images(args.image, args.image, 3, train_count=args.calibration, held_out_count=0)
-    paths, result["export_seconds"] = export_all(model, args.workdir, calibration)
+    paths, result["export_seconds"] = export_all(model, args.workdir, calibration, args.reuse)
     result["rows"] = []
     for batch in args.batches:
         result["rows"] += measure(paths, model, args.image, batch, args.warmup, args.reps)
