@@ -161,30 +161,32 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
-    """Bar chart of the ratios to ONNX Runtime float32, one group per batch size."""
+    """Horizontal bars of the ratios to ONNX Runtime float32, one bar per batch size and runtime."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     batches = sorted({row["batch"] for row in result["rows"]})
-    names = list(LABELS)
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    width = 0.8 / len(batches)
+    names = list(LABELS)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    height = 0.8 / len(batches)
     for i, batch in enumerate(batches):
         ratios = {r["runtime"]: r["ratio_vs_ort_fp32"] for r in result["rows"] if r["batch"] == batch}
-        xs = [k + i * width for k in range(len(names))]
-        ax.bar(xs, [ratios[n] for n in names], width, label=f"batch {batch}")
-    ax.axhline(1.0, color="grey", linewidth=0.8)
-    ax.set_xticks([k + width * (len(batches) - 1) / 2 for k in range(len(names))])
-    ax.set_xticklabels([LABELS[n].replace(" (", "\n(") for n in names], fontsize=7)
-    ax.set_ylabel("images/s relative to ONNX Runtime float32")
+        ys = [k + (len(batches) - 1 - i) * height for k in range(len(names))]
+        ax.barh(ys, [ratios[n] for n in names], height, label=f"batch {batch}")
+    ax.axvline(1.0, color="grey", linewidth=0.8)
+    ax.set_yticks([k + height * (len(batches) - 1) / 2 for k in range(len(names))])
+    ax.set_yticklabels([LABELS[n] for n in names], fontsize=8)
+    ax.set_xlabel("images/s relative to ONNX Runtime float32 (interleaved medians)")
     machine = result["machine"]
+    load = machine.get("load_average_start", ["?"])[0]
     ax.set_title(
-        f"ResNet-50 {result['image']}x{result['image']} on {machine['cpu']}, {machine['cores']} cores",
-        fontsize=9,
+        f"ResNet-50 {result['image']}x{result['image']}, {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['date']}, load {load}",
+        fontsize=8,
     )
-    ax.legend()
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
