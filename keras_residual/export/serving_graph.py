@@ -63,31 +63,81 @@ def _signed32_le(header, start: int):
     return tf.abs(tf.where(value >= 2**31, value - 2**32, value))  # BMP heights < 0 mean top-down
 
 
-def header_size(encoded):
-    """``(height, width)`` an encoded image's header claims, as int64 scalars, without decoding it.
+def gif_canvas(encoded):
+    """``(height, width, pixels)`` a GIF makes TensorFlow allocate, read from its blocks without decoding.
 
-    JPEG uses ``tf.io.extract_jpeg_shape`` (which reads the markers only); PNG reads IHDR, GIF the
-    logical screen descriptor, BMP the info header. Bytes of no known format give ``(0, 0)`` and
-    are rejected later as undecodable.
+    TensorFlow's GIF decoder decodes every frame (even with ``expand_animations=False``) and sizes
+    its canvas by the largest frame, not by the logical screen, so a GIF with a 1x1 screen can hold
+    a 12000x12000 frame. This walks the block structure (extensions and image descriptors, skipping
+    their data sub-blocks) and returns the largest height and width among the logical screen and
+    all frames; when the frames together hold more pixels than that canvas, the height is raised
+    so that ``height * width`` covers their sum (the decoder keeps every frame in memory).
+    """
+    data = tf.cast(tf.io.decode_raw(encoded, tf.uint8), tf.int64)
+    size = tf.size(data, out_type=tf.int64)
+
+    def byte(index):
+        index = tf.cast(index, tf.int64)
+        return tf.where(index < size, tf.gather(data, tf.minimum(index, size - 1)), tf.constant(0, tf.int64))
+
+    def u16(index):
+        return byte(index) + 256 * byte(index + 1)
+
+    def color_table(packed):  # bytes of a global/local color table announced by a packed field
+        return tf.where(packed >= 128, 3 * tf.bitwise.left_shift(tf.constant(2, tf.int64), packed % 8), 0)
+
+    def skip_sub_blocks(pos):
+        (end,) = tf.while_loop(lambda p: (p < size) & (byte(p) > 0), lambda p: (p + byte(p) + 1,), (pos,))
+        return end + 1
+
+    def step(pos, width, height, total, done):
+        def image():
+            w, h = u16(pos + 5), u16(pos + 7)
+            data_start = pos + 10 + color_table(byte(pos + 9)) + 1  # + the LZW minimum code size
+            return skip_sub_blocks(data_start), tf.maximum(width, w), tf.maximum(height, h), total + w * h, done
+
+        def extension():
+            return skip_sub_blocks(pos + 2), width, height, total, done
+
+        def stop():  # the trailer, or a broken stream the decoder will refuse
+            return pos, width, height, total, tf.constant(True)
+
+        return tf.case([(byte(pos) == 0x2C, image), (byte(pos) == 0x21, extension)], default=stop)
+
+    start = tf.constant(13, tf.int64) + color_table(byte(10))
+    initial = (start, u16(6), u16(8), tf.constant(0, tf.int64), tf.constant(False))
+    _, width, height, total, _ = tf.while_loop(lambda p, w, h, t, d: (p < size) & ~d, step, initial)
+    return height, width, tf.maximum(height * width, total)
+
+
+def header_size(encoded):
+    """``(height, width, pixels)`` an encoded image's header claims, as int64 scalars, without decoding it.
+
+    JPEG uses ``tf.io.extract_jpeg_shape`` (which reads the markers only); PNG reads IHDR, BMP the
+    info header, GIF walks its blocks (:func:`gif_canvas`). Bytes of no known format give ``(0, 0)``
+    and are rejected later as undecodable.
     """
     padded = tf.strings.substr(tf.strings.join([encoded, "\0" * _HEADER_BYTES]), 0, _HEADER_BYTES)
     header = tf.io.decode_raw(padded, tf.uint8)
 
     def jpeg():
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
-        return shape[0], shape[1]
+        return shape[0], shape[1], shape[0] * shape[1]
 
     def png():
-        return _header_int(header, 20, 4, True), _header_int(header, 16, 4, True)
+        height, width = _header_int(header, 20, 4, True), _header_int(header, 16, 4, True)
+        return height, width, height * width
 
     def gif():
-        return _header_int(header, 8, 2, False), _header_int(header, 6, 2, False)
+        return gif_canvas(encoded)
 
     def bmp():
-        return _signed32_le(header, 22), _signed32_le(header, 18)
+        height, width = _signed32_le(header, 22), _signed32_le(header, 18)
+        return height, width, height * width
 
     def unknown():
-        return tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+        zero = tf.constant(0, tf.int64)
+        return zero, zero, zero
 
     return tf.case(
         [
@@ -106,10 +156,9 @@ def _checks(encoded, max_pixels: int):
     known = tf.reduce_any([_is_format(encoded, name) for name in IMAGE_MAGIC])
     known_check = tf.debugging.Assert(known, [DECODE_ERROR])
     with tf.control_dependencies([known_check]):
-        height, width = header_size(encoded)
-    pixels = height * width
+        height, width, pixels = header_size(encoded)
     message = tf.strings.format(
-        "image too large: its header claims {}x{} pixels ({} pixels), more than max_pixels={} "
+        "image too large: its header claims {}x{} pixels ({} pixels to decode), more than max_pixels={} "
         "(the export's limit); send a smaller image",
         (height, width, pixels, max_pixels),
     )
