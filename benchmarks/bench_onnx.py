@@ -7,6 +7,7 @@ from benchmarks.bench_inference import images
 from benchmarks.models import ANCHOR, OURS
 from benchmarks.rows import Context, compare, failed
 from benchmarks.timing import interleaved
+from keras_residual.hardware import detect_cpu, precision_note
 
 GROUP = "2. ONNX Runtime (CPU)"
 
@@ -54,6 +55,7 @@ def run(ctx: Context) -> list[dict]:
     except Exception as err:
         return [failed("2a", GROUP, f"float32, batch {batch}", err)]
     gmacs = ctx.model_info["ours"]["gmacs"]
+    flags = detect_cpu().flags
     achieved = {k: (v * 2 * gmacs if k in ("median", "min", "max") else v) for k, v in stats["ours"].items()}
     peak_stats = {"achieved": achieved, "peak": stats["peak"]}
     rows = [
@@ -90,7 +92,7 @@ def run(ctx: Context) -> list[dict]:
             "ours",
             ours_label=f"{OURS} float16",
             anchor_label=f"{OURS} float32",
-            note="no target: this CPU has no native float16 arithmetic",
+            note=f"no target (the float16 file is for GPU providers); {precision_note(flags, 'float16')}",
         ),
         compare(
             "2d",
@@ -102,6 +104,7 @@ def run(ctx: Context) -> list[dict]:
             ours_label=f"{OURS} INT8",
             anchor_label=f"{OURS} float32",
             target=1.5,
+            note=precision_note(flags, "int8"),
         ),
     ]
     rows[0]["ours_gflops"] = achieved["median"]

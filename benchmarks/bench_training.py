@@ -8,6 +8,8 @@ from benchmarks.bench_inference import images
 from benchmarks.models import ANCHOR, OURS, build_anchor, build_ours
 from benchmarks.rows import Context, add_gflops, compare, failed
 from benchmarks.timing import interleaved
+from keras_residual.hardware import detect_cpu, precision_note
+from keras_residual.precision import compute_dtype
 
 GROUP = "3. Training step (TensorFlow)"
 TRAIN_FLOPS_PER_MAC = 6  # forward 2 FLOPs per MAC, backward about twice the forward
@@ -61,7 +63,7 @@ def run(ctx: Context) -> list[dict]:
             )
             add_gflops(row, ctx, TRAIN_FLOPS_PER_MAC)
             if policy != "float32":
-                row["note"] = "this AVX2 CPU has no native bf16: mixed_bfloat16 is a GPU/TPU setting"
+                row["note"] = precision_note(detect_cpu().flags, compute_dtype(policy))
             rows.append(row)
         except Exception as err:
             rows.append(failed(row_id, GROUP, title, err))

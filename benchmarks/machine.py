@@ -7,31 +7,18 @@ import importlib.metadata
 import os
 import platform
 
+from keras_residual.hardware import describe as describe_hardware
+from keras_residual.hardware import detect_cpu
+
 
 def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or ``platform.processor()`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU model name (:func:`keras_residual.hardware.detect_cpu`)."""
+    return detect_cpu().model
 
 
 def cpu_flags() -> list[str]:
-    """The SIMD features that matter for FP32/BF16/INT8 kernels, as the kernel reports them."""
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return [f for f in wanted if f in have]
-    except OSError:
-        pass
-    return []
+    """The SIMD features that matter for FP32/BF16/FP16/INT8 kernels, as the kernel reports them."""
+    return list(detect_cpu().flags)
 
 
 def versions(names: tuple[str, ...]) -> dict[str, str]:
@@ -54,7 +41,8 @@ def load_average() -> list[float] | None:
 
 
 def describe(packages: tuple[str, ...]) -> dict:
-    """One dict with the date (UTC), CPU, core count, SIMD flags, load average and package versions.
+    """One dict with the date (UTC), CPU, core count, SIMD flags, load average, package versions and the
+    detected hardware (:func:`keras_residual.hardware.describe`: capabilities, device class, GPUs, oneDNN).
 
     Example:
         >>> info = describe(("numpy",))
@@ -69,4 +57,5 @@ def describe(packages: tuple[str, ...]) -> dict:
         "platform": platform.platform(),
         "load_average_start": load_average(),
         "versions": versions(packages),
+        "hardware": describe_hardware(),
     }

@@ -1,32 +1,40 @@
-"""The figure of the docs' Benchmarks page: CPU ratios against their targets, and GPU training throughput."""
+"""The figure of the docs' Benchmarks page: CPU ratios against their targets, one panel per CPU machine side by
+side, and GPU training throughput."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+_SHOWN = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 
-def plot(cpu: dict | None, gpu: dict | None, path: str | Path) -> Path:
-    """Draw the CPU ratio bars (left) and, when recorded, the GPU images/s bars (right) into ``path`` (PNG).
+
+def plot(cpus: list[dict] | dict | None, gpu: dict | None, path: str | Path) -> Path:
+    """Draw the CPU ratio bars of each machine (left, side by side) and, when recorded, the GPU images/s bars
+    (right) into ``path`` (PNG).
 
     Example:
-        >>> plot(json.load(open("benchmarks/results.json")), None, "benchmarks.png")  # doctest: +SKIP
+        >>> plot([json.load(open("benchmarks/results.json"))], None, "benchmarks.png")  # doctest: +SKIP
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in (cpu, gpu) if p]
+    from keras_residual._atomic import atomic_path
+
+    cpus = [cpus] if isinstance(cpus, dict) else list(cpus or [])
+    panels = [*cpus, *([gpu] if gpu else [])]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6.5 * max(1, len(panels)), 5.5), squeeze=False)
     axes = list(axes[0])
-    if cpu:
+    for cpu in cpus:
         _cpu_panel(axes.pop(0), cpu)
     if gpu:
         _gpu_panel(axes.pop(0), gpu)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -44,7 +52,12 @@ def _cpu_panel(ax, cpu: dict) -> None:
             ax.plot([r["target"]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2)
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("ratio of medians (black tick: target; green met, red missed, blue no target)")
-    ax.set_title(f"CPU: ours / anchor, {cpu['machine']['date']}\n{cpu['machine']['cpu']}", fontsize=9)
+    m = cpu["machine"]
+    ax.set_title(
+        f"CPU: ours / anchor, {m['date']}, load {(m.get('load_average_start') or ['?'])[0]}\n"
+        f"{m['cpu']} ({', '.join(f for f in m.get('flags', []) if f in _SHOWN) or 'no SIMD flags recorded'})",
+        fontsize=9,
+    )
     ax.tick_params(axis="y", labelsize=7)
 
 

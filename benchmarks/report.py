@@ -1,15 +1,25 @@
-"""Render ``benchmarks/RESULTS.md`` from ``results.json`` (CPU suite), ``gpu_results.json`` (GPU script) and the
-hand-written investigation notes in ``analysis.md``. Every section is regenerated; nothing is edited by hand."""
+"""Render ``benchmarks/RESULTS.md`` from the CPU suite's records (one per CPU model: ``machines/*.json``, plus the
+latest run's ``results.json``), ``gpu_results.json`` (GPU script) and the hand-written investigation notes in
+``analysis.md``. Every generated section is regenerated; sections other scripts append below :data:`KEEP_MARKER`
+are kept as they are. Notes that depend on the CPU (bfloat16, float16, INT8) are computed from the flags
+recorded with each run, so a note always describes the machine of its own section."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+from keras_residual.hardware import cpu_flags_of, precision_note
 
 CPU_JSON = "results.json"
 GPU_JSON = "gpu_results.json"
+MACHINES = "machines"
 ANALYSIS = "analysis.md"
 RESULTS_MD = "RESULTS.md"
+KEEP_MARKER = (
+    "<!-- Sections below this line are appended by other scripts and kept when RESULTS.md is re-rendered. -->"
+)
 EXPECTED_ROWS = {  # the full suite's rows (issue 9), so a row missing from a partial run is visible
     "1a": "1. Inference (TensorFlow): tf.function, batch 1",
     "1b": "1. Inference (TensorFlow): tf.function, batch 16",
@@ -53,17 +63,63 @@ def _target(row: dict) -> str:
     return "" if row.get("target") is None else f">= {row['target']:.2f}"
 
 
+def machine_key(data: dict) -> str:
+    """The file name stem of a run's machine record: CPU model and device class, e.g. ``amd-epyc-cpu-avx2``.
+
+    Example:
+        >>> machine_key({"machine": {"cpu": "AMD EPYC", "flags": ["avx2", "fma"]}})
+        'amd-epyc-cpu-avx2'
+    """
+    m = data["machine"]
+    device = (m.get("hardware") or {}).get("cpu", {}).get("device_class")
+    if device is None:
+        from keras_residual.hardware import CpuInfo
+
+        device = CpuInfo("", "", 1, tuple(m.get("flags") or ())).device_class
+    return re.sub(r"[^a-z0-9]+", "-", f"{m['cpu'].lower()} {device}").strip("-")
+
+
+def cpu_records(bench_dir: Path) -> list[dict]:
+    """Every CPU machine's latest record in ``bench_dir``, oldest first (``results.json`` replaces the record
+    of its own machine in ``machines/``)."""
+    records = {}
+    for path in sorted((bench_dir / MACHINES).glob("*.json")):
+        data = _load(path)
+        records[machine_key(data)] = data
+    latest = _load(bench_dir / CPU_JSON)
+    if latest:
+        records[machine_key(latest)] = latest
+    return sorted(records.values(), key=lambda d: d["machine"]["date"])
+
+
+def row_note(row: dict, machine: dict) -> str:
+    """A row's note; the precision-dependent ones are computed from the recorded CPU flags."""
+    flags = cpu_flags_of(machine)
+    if row["id"] == "3b":
+        return precision_note(flags, "bfloat16")
+    if row["id"] == "2c":
+        return f"no target (the float16 file is for GPU providers); {precision_note(flags, 'float16')}"
+    if row["id"] == "2d":
+        return precision_note(flags, "int8")
+    return row.get("note", "")
+
+
 def machine_lines(m: dict) -> list[str]:
     """Markdown bullet lines describing the machine and software of a run."""
     versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    hardware = m.get("hardware") or {}
+    onednn = hardware.get("onednn")
     lines = [
         f"- Date: {m['date']}",
         f"- Machine: {m['cpu']}, {m['cores']} logical cores, SIMD: {', '.join(m.get('flags', [])) or 'unknown'}",
+        f"- Native bfloat16: {precision_note(cpu_flags_of(m), 'bfloat16')}; INT8: {precision_note(cpu_flags_of(m), 'int8')}",
         f"- Platform: {m.get('platform', '')}",
         f"- Load average (1/5/15 min) at start: {m.get('load_average_start')}"
         + (f", at end: {m['load_average_end']}" if m.get("load_average_end") else ""),
         f"- Versions: {versions}",
     ]
+    if onednn:
+        lines.append(f"- oneDNN: {'on' if onednn['enabled'] else 'off'} ({onednn['source']})")
     if m.get("threads"):
         lines.append(f"- Threads: {m['threads']}")
     if m.get("device"):
@@ -74,7 +130,7 @@ def machine_lines(m: dict) -> list[str]:
 def cpu_section(data: dict) -> list[str]:
     """The CPU suite: method, machine, models, the ratio table, efficiency and client-latency tables."""
     m = data["machine"]
-    out = [f"## CPU suite ({data['mode']} mode)", ""]
+    out = [f"## CPU suite: {m['cpu']} ({machine_key(data)}), {m['date']} ({data['mode']} mode)", ""]
     out += machine_lines(m)
     out += [f"- Command: `{data['command']}`; wall time {data['wall_s']:.0f} s", ""]
     out += [
@@ -101,8 +157,8 @@ def cpu_section(data: dict) -> list[str]:
         out.append("")
     out += [
         "| row | measurement | ours | ours median (min-max) | anchor | anchor median (min-max) | unit | ratio "
-        "| target | result | note |",
-        "|---|---|---|---:|---|---:|---|---:|---|---|---|",
+        "| target | result | note | load after |",
+        "|---|---|---|---:|---|---:|---|---:|---|---|---|---|",
     ]
     efficiency = []
     for row in data["rows"]:
@@ -110,17 +166,19 @@ def cpu_section(data: dict) -> list[str]:
             efficiency.append(row)
             continue
         if row.get("status") != "ok":
-            out.append(f"| {row['id']} | {row['group']}: {row['title']} | | | | | | | | {row['status']} | |")
+            out.append(
+                f"| {row['id']} | {row['group']}: {row['title']} | | | | | | | | {row['status']} | | |"
+            )
             continue
         out.append(
             f"| {row['id']} | {row['group']}: {row['title']} | {row['ours_label']} | {_spread(row['ours'])} "
             f"| {row['anchor_label']} | {_spread(row['anchor'])} | {row['unit']} | {row['ratio']:.2f} "
-            f"| {_target(row)} | {_met(row)} | {row.get('note', '')} |"
+            f"| {_target(row)} | {_met(row)} | {row_note(row, m)} | {(row.get('load_average') or [''])[0]} |"
         )
     have = {row["id"] for row in data["rows"]}
     for row_id, title in EXPECTED_ROWS.items():
         if data["mode"] == "full" and row_id not in have:
-            out.append(f"| {row_id} | {title} | | | | | | | | not measured in this run | |")
+            out.append(f"| {row_id} | {title} | | | | | | | | not measured in this run | | |")
     out.append("")
     if efficiency:
         out += [
@@ -175,25 +233,39 @@ def gpu_section(data: dict) -> list[str]:
 
 
 def render_results_md(bench_dir: str | Path) -> Path:
-    """Write ``RESULTS.md`` in ``bench_dir`` from the JSON files and ``analysis.md`` found there.
+    """Write ``RESULTS.md`` in ``bench_dir``: one section per CPU machine, the GPU section, ``analysis.md``,
+    then whatever followed :data:`KEEP_MARKER` in the previous file.
 
     Example:
         >>> render_results_md("benchmarks")  # doctest: +SKIP
         PosixPath('benchmarks/RESULTS.md')
     """
+    from keras_residual._atomic import write_text
+
     bench_dir = Path(bench_dir)
-    cpu, gpu = _load(bench_dir / CPU_JSON), _load(bench_dir / GPU_JSON)
+    cpus, gpu = cpu_records(bench_dir), _load(bench_dir / GPU_JSON)
     out = [
         "# Benchmark results",
         "",
-        "Generated: the CPU suite by `make bench` (`benchmarks/run.py`), the GPU section by "
+        "Generated: the CPU suite by `make bench` (`benchmarks/run.py`), one section per CPU model (each run "
+        "replaces its own machine's section and keeps the others), the GPU section by "
         "`benchmarks/gpu_train.py --record`; the investigation notes come from `benchmarks/analysis.md`. "
         "Rerun rather than edit. Timings are never asserted by the tests; they live here.",
         "",
     ]
-    if cpu:
-        out += cpu_section(cpu)
-    else:
+    if len(cpus) > 1:
+        out += ["| CPU section | date | SIMD flags | load at start | rows met |", "|---|---|---|---|---:|"]
+        for data in cpus:
+            m = data["machine"]
+            rated = [r for r in data["rows"] if r.get("met") is not None]
+            out.append(
+                f"| {m['cpu']} ({machine_key(data)}) | {m['date']} | {', '.join(m.get('flags', []))} "
+                f"| {m.get('load_average_start')} | {sum(r['met'] for r in rated)}/{len(rated)} |"
+            )
+        out.append("")
+    for data in cpus:
+        out += cpu_section(data)
+    if not cpus:
         out += ["## CPU suite", "", "Not run yet: `make bench`.", ""]
     if gpu:
         out += gpu_section(gpu)
@@ -210,5 +282,8 @@ def render_results_md(bench_dir: str | Path) -> Path:
     if analysis.exists():
         out += [analysis.read_text().rstrip(), ""]
     path = bench_dir / RESULTS_MD
-    path.write_text("\n".join(out))
+    previous = path.read_text() if path.exists() else ""
+    kept = previous.split(KEEP_MARKER, 1)[1].strip() if KEEP_MARKER in previous else ""
+    out += [KEEP_MARKER, ""] + ([kept, ""] if kept else [])
+    write_text(path, "\n".join(out))
     return path

@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from keras_residual._atomic import write_text  # noqa: E402  (after the path setup above)
+
 GROUPS = ("inference", "training", "onnx", "serving", "client")
 PACKAGES = ("tensorflow", "keras", "onnxruntime", "tf2onnx", "onnx", "numpy", "keras-residual")
 PLOT = REPO / "docs" / "assets" / "benchmarks.png"
@@ -167,9 +169,10 @@ def run_suite(args: argparse.Namespace) -> dict:
             if group in modules:
                 _log(f"group {group} ...", start)
                 new = modules[group].run(ctx)
-                stamp = machine.describe(())["date"]
+                stamp, load = machine.describe(())["date"], machine.load_average()
                 for row in new:
                     row["measured_at"] = stamp
+                    row["load_average"] = load
                     ratio = f"ratio {row['ratio']:.2f}" if "ratio" in row else row["status"]
                     _log(f"  {row['id']} {row['title']}: {ratio}", start)
                 results["rows"] += new
@@ -188,9 +191,7 @@ def _save_json(results: dict, out: Path) -> None:
     from benchmarks import report
 
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (report.CPU_JSON + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    tmp.replace(out / report.CPU_JSON)
+    write_text(out / report.CPU_JSON, json.dumps(results, indent=2, default=str) + "\n")
 
 
 def merge(folders: list[Path]) -> dict:
@@ -224,20 +225,31 @@ def merge(folders: list[Path]) -> dict:
         "load_average_start": max((s for s, _ in loads if s), default=None),
         "load_average_end": max((e for _, e in loads if e), default=None),
     }
+    heaviest = max(
+        (x for x in (merged["machine"]["load_average_start"], merged["machine"]["load_average_end"]) if x),
+        default=None,
+    )
+    merged["load_caveat"] = _load_caveat(heaviest, merged["machine"]["cores"])
     return merged
 
 
 def write_outputs(results: dict | None, out: Path, plot_path: Path) -> None:
-    """Write results.json (when given), then re-render RESULTS.md and the plot from the JSON files in ``out``."""
+    """Write results.json and this machine's ``machines/<cpu>.json`` (when given), then re-render RESULTS.md and
+    the plot (one panel per CPU machine, side by side) from the JSON files in ``out``."""
     from benchmarks import plot, report
 
     out.mkdir(parents=True, exist_ok=True)
     if results is not None:
         _save_json(results, out)
+        (out / report.MACHINES).mkdir(exist_ok=True)
+        write_text(
+            out / report.MACHINES / f"{report.machine_key(results)}.json",
+            json.dumps(results, indent=2, default=str) + "\n",
+        )
     md = report.render_results_md(out)
-    cpu, gpu = (report._load(out / name) for name in (report.CPU_JSON, report.GPU_JSON))
-    if cpu or gpu:
-        plot.plot(cpu, gpu, plot_path)
+    cpus, gpu = report.cpu_records(out), report._load(out / report.GPU_JSON)
+    if cpus or gpu:
+        plot.plot(cpus, gpu, plot_path)
     print(f"wrote {md} and {plot_path}")
 
 

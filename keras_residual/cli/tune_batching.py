@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from keras_residual.contract import SIGNATURE_IMAGES
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``tune-batching`` sub-command."""
@@ -32,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="parameters file to write (default ./batching_parameters.txt)",
     )
     parser.add_argument(
-        "--signature", default="serving_default", help="signature to measure (default serving_default)"
+        "--signature", default=SIGNATURE_IMAGES, help=f"signature to measure (default {SIGNATURE_IMAGES})"
     )
     parser.add_argument("--reps", type=int, default=30, help="timed calls per batch size (default 30)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per batch size (default 2)")

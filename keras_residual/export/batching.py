@@ -45,6 +45,7 @@ import numpy as np
 
 from keras_residual._atomic import atomic_path, write_text
 from keras_residual._validation import check_int, check_positive_float
+from keras_residual.contract import SIGNATURE_IMAGES
 
 CURVE_JSON = "batching_curve.json"
 """Name of the measurement record written beside the parameters file."""
@@ -93,7 +94,7 @@ def batch_sizes(max_batch: int) -> list[int]:
 class SessionRunner:
     """One signature of a SavedModel loaded by the TF1 session loader, runnable at any batch size."""
 
-    def __init__(self, saved_model_dir: str | os.PathLike, signature: str = "serving_default"):
+    def __init__(self, saved_model_dir: str | os.PathLike, signature: str = SIGNATURE_IMAGES):
         import tensorflow as tf
 
         self._graph = tf.Graph()
@@ -121,7 +122,8 @@ class SessionRunner:
         self.input_name = spec.name
         self.item_shape = tuple(dims[1:])
         self.dtype = dtype.as_numpy_dtype
-        self.fetches = [sig.outputs[key].name for key in sorted(sig.outputs)]
+        self.output_keys = sorted(sig.outputs)
+        self.fetches = [sig.outputs[key].name for key in self.output_keys]
 
     def caller(self, batch: int, seed: int = 0):
         """A zero-argument callable running the signature once on ``batch`` random 0..255 inputs."""
@@ -309,7 +311,7 @@ def tune_batching(
     *,
     p99_ms: float = 50.0,
     max_batch: int = 128,
-    signature: str = "serving_default",
+    signature: str = SIGNATURE_IMAGES,
     reps: int = 30,
     warmup: int = 2,
 ) -> TuningResult:

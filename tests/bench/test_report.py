@@ -159,3 +159,43 @@ def test_merge_partial_runs(tmp_path, cpu_results):
     assert [r["id"] for r in merged["rows"]] == ["1b", "2d", "4a", "5a"]  # efficiency recomputed once
     assert merged["client_latency"] == cpu_results["client_latency"]
     assert "--merge" in merged["command"]
+
+
+def _as_machine(results, cpu, flags, date):
+    data = json.loads(json.dumps(results))
+    data["machine"].update(cpu=cpu, flags=flags, date=date)
+    data["machine"].pop("hardware", None)
+    bf16 = dict(
+        data["rows"][0], id="3b", title="mixed_bfloat16, batch 16", note="fixed text that may be wrong"
+    )
+    data["rows"].append(bf16)
+    return data
+
+
+def test_one_section_per_machine_notes_from_flags_and_kept_sections(tmp_path, cpu_results):
+    epyc = _as_machine(cpu_results, "AMD EPYC", ["avx2", "fma"], "2026-01-01 00:00 UTC")
+    xeon = _as_machine(
+        cpu_results, "Intel Xeon", ["avx2", "avx512f", "avx512_bf16", "amx_bf16"], "2026-02-01 00:00 UTC"
+    )
+    (tmp_path / report.MACHINES).mkdir()
+    (tmp_path / report.MACHINES / "amd-epyc-cpu-avx2.json").write_text(json.dumps(epyc))
+    (tmp_path / report.RESULTS_MD).write_text(
+        f"old\n{report.KEEP_MARKER}\n\n## Runtimes (appended)\n\nkept text\n"
+    )
+    write_outputs(xeon, tmp_path, tmp_path / "plot.png")  # a new machine adds a section
+    assert sorted(p.name for p in (tmp_path / report.MACHINES).iterdir()) == [
+        "amd-epyc-cpu-avx2.json",
+        "intel-xeon-cpu-amx.json",
+    ]
+    md = (tmp_path / report.RESULTS_MD).read_text()
+    epyc_at, xeon_at = md.index("## CPU suite: AMD EPYC"), md.index("## CPU suite: Intel Xeon")
+    assert epyc_at < xeon_at  # oldest first
+    assert "| AMD EPYC (amd-epyc-cpu-avx2) | 2026-01-01 00:00 UTC | avx2, fma |" in md
+    epyc_part, xeon_part = md[epyc_at:xeon_at], md[xeon_at:]
+    assert "no native bfloat16 on this CPU (avx2, fma)" in epyc_part
+    assert "this CPU has native bfloat16 (avx512_bf16, amx_bf16)" in xeon_part.split("## GPU")[0]
+    assert "fixed text that may be wrong" not in md
+    assert md.count(report.KEEP_MARKER) == 1 and md.rstrip().endswith("kept text")
+    assert "old\n" not in md
+    write_outputs(None, tmp_path, tmp_path / "plot.png")  # re-rendering keeps the appended section once
+    assert (tmp_path / report.RESULTS_MD).read_text().count("kept text") == 1
