@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_residual._validation import check_choice
+from keras_residual._validation import check_choice, fail
 
 CONV_CLASSES = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 AVG_POOL_CLASSES = {
@@ -29,17 +29,19 @@ def check_data_format(data_format):
     return check_choice("data_format", data_format, DATA_FORMATS)
 
 
+def _resolve(getter, name, allowed, value):
+    """``getter(value)`` (a Keras ``*.get``), or the standard ValueError naming ``name``."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError):
+        fail(name, allowed, value)
+
+
 def check_activation(name, value):
     """Return ``value`` unchanged if Keras can resolve it to an activation function."""
-    try:
-        fn = keras.activations.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must be a Keras activation name (e.g. 'relu', 'gelu', 'swish') or a registered "
-            f"callable; received {name}={value!r}."
-        ) from error
-    if fn is None:
-        raise ValueError(f"`{name}` must be a Keras activation name; received {name}={value!r}.")
+    allowed = "a Keras activation name (e.g. 'relu', 'gelu', 'swish') or a registered callable"
+    if _resolve(keras.activations.get, name, allowed, value) is None:
+        fail(name, allowed, value)
     return value
 
 
@@ -52,22 +54,12 @@ def serialize_activation(value):
 
 def check_initializer(name, value):
     """Return the Keras initializer ``value`` resolves to."""
-    try:
-        return keras.initializers.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must be a Keras initializer name or instance; received {name}={value!r}."
-        ) from error
+    return _resolve(keras.initializers.get, name, "a Keras initializer name or instance", value)
 
 
 def check_regularizer(name, value):
     """Return the Keras regularizer ``value`` resolves to (``None`` stays ``None``)."""
-    try:
-        return keras.regularizers.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must be None or a Keras regularizer; received {name}={value!r}."
-        ) from error
+    return _resolve(keras.regularizers.get, name, "None or a Keras regularizer", value)
 
 
 def channel_axis(data_format):

@@ -185,38 +185,39 @@ class ResidualBlock(keras.layers.Layer):
         self.data_format = check_data_format(data_format)
         self._initializer_config = keras.initializers.serialize(self.kernel_initializer)
 
+        self.inner_filters, self.out_filters = self._check_widths()
+        self._activation_fn = keras.activations.get(activation)
+        for name in SUBLAYER_NAMES:
+            setattr(self, name, None)
+        self._identity_shortcut = True
+
+    def _check_widths(self):
+        """Check the arguments that only make sense together; return ``(inner_filters, out_filters)``."""
         if self.strides > 1 and self.dilation_rate > 1:
             raise ValueError(
                 "`strides` and `dilation_rate` cannot both be > 1 (Keras convs do not support it); "
-                f"received strides={strides!r}, dilation_rate={dilation_rate!r}. Allowed: strides=1 "
-                "with any dilation_rate, or dilation_rate=1 with any strides."
+                f"received strides={self.strides!r}, dilation_rate={self.dilation_rate!r}. Allowed: "
+                "strides=1 with any dilation_rate, or dilation_rate=1 with any strides."
             )
         if self.block == "basic":
             if self.base_width != 64:
                 raise ValueError(
                     f"`base_width` applies to bottleneck blocks only; a basic block requires base_width=64; "
-                    f"received base_width={base_width!r} with block='basic'."
+                    f"received base_width={self.base_width!r} with block='basic'."
                 )
             if self.filters % self.groups:
                 raise ValueError(
-                    f"`filters` must be divisible by `groups` in a basic block; received filters={filters!r}, "
-                    f"groups={groups!r}. Allowed: groups dividing {self.filters}."
+                    f"`filters` must be divisible by `groups` in a basic block; received "
+                    f"filters={self.filters!r}, groups={self.groups!r}. Allowed: groups dividing {self.filters}."
                 )
-            self.inner_filters = self.filters
-            self.out_filters = self.filters
-        else:
-            width = int(self.filters * self.base_width / 64)
-            if width < 1:
-                raise ValueError(
-                    "`filters * base_width / 64` must be >= 1 (the bottleneck width per group); received "
-                    f"filters={filters!r}, base_width={base_width!r}."
-                )
-            self.inner_filters = width * self.groups
-            self.out_filters = self.filters * self.expansion
-        self._activation_fn = keras.activations.get(activation)
-        for name in SUBLAYER_NAMES:
-            setattr(self, name, None)
-        self._identity_shortcut = True
+            return self.filters, self.filters
+        width = int(self.filters * self.base_width / 64)
+        if width < 1:
+            raise ValueError(
+                "`filters * base_width / 64` must be >= 1 (the bottleneck width per group); received "
+                f"filters={self.filters!r}, base_width={self.base_width!r}."
+            )
+        return width * self.groups, self.filters * self.expansion
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -282,63 +283,13 @@ class ResidualBlock(keras.layers.Layer):
     # -------------------------------------------------------------------- build
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        in_channels = check_input_shape(self.name, input_shape, self.rank, self.data_format)
-        if self.block == "basic" and in_channels % self.groups:
-            raise ValueError(
-                f"Layer '{self.name}': the input channels must be divisible by `groups` in a basic block; "
-                f"received {in_channels} input channels with groups={self.groups}."
-            )
-        matches = in_channels == self.out_filters
-        if self.shortcut == "identity":
-            if not matches:
-                raise ValueError(
-                    f"Layer '{self.name}': shortcut='identity' needs input channels == output channels; "
-                    f"received {in_channels} input channels and {self.out_filters} output channels "
-                    f"(input_shape={input_shape}). Use shortcut='auto', 'conv' or 'avg_down' instead."
-                )
-            self._identity_shortcut = True
-        elif self.shortcut == "conv":
-            self._identity_shortcut = False
-        else:
-            self._identity_shortcut = matches and self.strides == 1
-
-        s, d, v2 = self.strides, self.dilation_rate, self.preact
-        zero = self.zero_init_last
-        if self.block == "basic":
-            self.conv1 = self._conv("conv1", self.inner_filters, 3, s, self.groups, d)
-            self.bn1 = self._norm("bn1", self.inner_filters)
-            self.conv2 = self._conv(
-                "conv2", self.out_filters, 3, 1, self.groups, d, use_bias=v2, zero=zero and v2
-            )
-            if not v2:
-                self.bn2 = self._norm("bn2", self.out_filters, zero=zero)
-            chain = [self.conv1, self.bn1, self.conv2] + ([] if v2 else [self.bn2])
-        else:
-            s1, s3 = (s, 1) if self.stride_on == "1x1" else (1, s)
-            width = self.inner_filters
-            self.conv1 = self._conv("conv1", width, 1, s1)
-            self.bn1 = self._norm("bn1", width)
-            self.conv2 = self._conv("conv2", width, 3, s3, self.groups, d)
-            self.bn2 = self._norm("bn2", width)
-            self.conv3 = self._conv("conv3", self.out_filters, 1, use_bias=v2, zero=zero and v2)
-            chain = [self.conv1, self.bn1, self.conv2, self.bn2, self.conv3]
-            if not v2:
-                self.bn3 = self._norm("bn3", self.out_filters, zero=zero)
-                chain.append(self.bn3)
-        if v2:
+        in_channels = self._check_input(input_shape)
+        self._identity_shortcut = self._uses_identity_shortcut(in_channels, input_shape)
+        chain = self._basic_branch() if self.block == "basic" else self._bottleneck_branch()
+        if self.preact:
             self.preact_bn = self._norm("preact_bn", in_channels)
             self.preact_bn.build(input_shape)
-
-        def pad_fn(layer, shape):
-            if (
-                isinstance(layer, keras.layers.Layer)
-                and hasattr(layer, "kernel_size")
-                and self._needs_pad(layer)
-            ):
-                return self._padded(shape, layer.dilation_rate[0] * (layer.kernel_size[0] // 2))
-            return shape
-
-        branch_shape = self._build_chain(chain, input_shape, pad_fn)
+        branch_shape = self._build_chain(chain, input_shape, self._pad_shape)
         if self.se_ratio > 0:
             self.se = SqueezeExcite(
                 ratio=self.se_ratio,
@@ -350,28 +301,93 @@ class ResidualBlock(keras.layers.Layer):
             self.se.build(branch_shape)
         if self.drop_path_rate > 0:
             self.drop_path = DropPath(self.drop_path_rate, dtype=self.dtype_policy, name="drop_path")
-
         if not self._identity_shortcut:
-            shortcut_chain = []
-            conv_strides = s
-            if self.shortcut == "avg_down" and s > 1:
-                self.shortcut_pool = AVG_POOL_CLASSES[self.rank](
-                    pool_size=s,
-                    strides=s,
-                    padding="same",
-                    data_format=self.data_format,
-                    dtype=self.dtype_policy,
-                    name="shortcut_pool",
-                )
-                shortcut_chain.append(self.shortcut_pool)
-                conv_strides = 1
-            self.shortcut_conv = self._conv("shortcut_conv", self.out_filters, 1, conv_strides, use_bias=v2)
-            shortcut_chain.append(self.shortcut_conv)
-            if not v2:
-                self.shortcut_bn = self._norm("shortcut_bn", self.out_filters)
-                shortcut_chain.append(self.shortcut_bn)
-            self._build_chain(shortcut_chain, input_shape, pad_fn)
+            self._build_chain(self._projection_shortcut(), input_shape, self._pad_shape)
         self.built = True
+
+    def _check_input(self, input_shape):
+        """The input's channel count, checked against ``groups``."""
+        in_channels = check_input_shape(self.name, input_shape, self.rank, self.data_format)
+        if self.block == "basic" and in_channels % self.groups:
+            raise ValueError(
+                f"Layer '{self.name}': the input channels must be divisible by `groups` in a basic block; "
+                f"received {in_channels} input channels with groups={self.groups}."
+            )
+        return in_channels
+
+    def _uses_identity_shortcut(self, in_channels, input_shape):
+        """Whether the shortcut is the input itself (else a projection; see ``shortcut``)."""
+        matches = in_channels == self.out_filters
+        if self.shortcut == "identity":
+            if not matches:
+                raise ValueError(
+                    f"Layer '{self.name}': shortcut='identity' needs input channels == output channels; "
+                    f"received {in_channels} input channels and {self.out_filters} output channels "
+                    f"(input_shape={input_shape}). Use shortcut='auto', 'conv' or 'avg_down' instead."
+                )
+            return True
+        if self.shortcut == "conv":
+            return False
+        return matches and self.strides == 1
+
+    def _basic_branch(self):
+        """Create the two 3x3 convs (and norms) of a basic block; return them in call order."""
+        s, d, v2, zero = self.strides, self.dilation_rate, self.preact, self.zero_init_last
+        self.conv1 = self._conv("conv1", self.inner_filters, 3, s, self.groups, d)
+        self.bn1 = self._norm("bn1", self.inner_filters)
+        self.conv2 = self._conv(
+            "conv2", self.out_filters, 3, 1, self.groups, d, use_bias=v2, zero=zero and v2
+        )
+        if v2:
+            return [self.conv1, self.bn1, self.conv2]
+        self.bn2 = self._norm("bn2", self.out_filters, zero=zero)
+        return [self.conv1, self.bn1, self.conv2, self.bn2]
+
+    def _bottleneck_branch(self):
+        """Create the 1x1 / 3x3 / 1x1 convs (and norms) of a bottleneck; return them in call order."""
+        v2, zero = self.preact, self.zero_init_last
+        s1, s3 = (self.strides, 1) if self.stride_on == "1x1" else (1, self.strides)
+        width = self.inner_filters
+        self.conv1 = self._conv("conv1", width, 1, s1)
+        self.bn1 = self._norm("bn1", width)
+        self.conv2 = self._conv("conv2", width, 3, s3, self.groups, self.dilation_rate)
+        self.bn2 = self._norm("bn2", width)
+        self.conv3 = self._conv("conv3", self.out_filters, 1, use_bias=v2, zero=zero and v2)
+        chain = [self.conv1, self.bn1, self.conv2, self.bn2, self.conv3]
+        if not v2:
+            self.bn3 = self._norm("bn3", self.out_filters, zero=zero)
+            chain.append(self.bn3)
+        return chain
+
+    def _projection_shortcut(self):
+        """Create the projection shortcut (ResNet-D average pool when asked, 1x1 conv, norm) in call order."""
+        chain = []
+        conv_strides = self.strides
+        if self.shortcut == "avg_down" and self.strides > 1:
+            self.shortcut_pool = AVG_POOL_CLASSES[self.rank](
+                pool_size=self.strides,
+                strides=self.strides,
+                padding="same",
+                data_format=self.data_format,
+                dtype=self.dtype_policy,
+                name="shortcut_pool",
+            )
+            chain.append(self.shortcut_pool)
+            conv_strides = 1
+        self.shortcut_conv = self._conv(
+            "shortcut_conv", self.out_filters, 1, conv_strides, use_bias=self.preact
+        )
+        chain.append(self.shortcut_conv)
+        if not self.preact:
+            self.shortcut_bn = self._norm("shortcut_bn", self.out_filters)
+            chain.append(self.shortcut_bn)
+        return chain
+
+    def _pad_shape(self, layer, shape):
+        """The shape ``layer`` sees: padded first when it is a strided conv with explicit padding."""
+        if isinstance(layer, keras.layers.Layer) and hasattr(layer, "kernel_size") and self._needs_pad(layer):
+            return self._padded(shape, layer.dilation_rate[0] * (layer.kernel_size[0] // 2))
+        return shape
 
     # --------------------------------------------------------------------- call
     def _subsample(self, x):

@@ -60,6 +60,20 @@ CONFIG_KEYS = (
 )
 """The architecture arguments of ``ResNet`` (its config less ``name``, ``trainable`` and ``dtype``)."""
 
+_SHARED_BLOCK_ARGS = (
+    "block",
+    "preact",
+    "stride_on",
+    "groups",
+    "base_width",
+    "se_ratio",
+    "zero_init_last",
+    "norm_epsilon",
+    "norm_momentum",
+    "data_format",
+)
+"""``ResNet`` arguments every ``ResidualBlock`` receives unchanged (the rest come from its ``BlockSpec``)."""
+
 
 def _check_widths(name, values, count=None):
     ok = isinstance(values, (list, tuple)) and len(values) > 0 and all(is_int(v) and v >= 1 for v in values)
@@ -173,22 +187,13 @@ def _build_stages(x, config, specs, dtype):
     for spec in specs:
         x = ResidualBlock(
             spec.filters,
-            block=config["block"],
             strides=spec.strides,
-            preact=config["preact"],
             shortcut=spec.shortcut,
-            stride_on=config["stride_on"],
-            groups=config["groups"],
-            base_width=config["base_width"],
             dilation_rate=spec.dilation_rate,
-            se_ratio=config["se_ratio"],
             drop_path_rate=spec.drop_path_rate,
-            zero_init_last=config["zero_init_last"],
-            norm_epsilon=config["norm_epsilon"],
-            norm_momentum=config["norm_momentum"],
-            data_format=config["data_format"],
             dtype=dtype,
             name=spec.name,
+            **{key: config[key] for key in _SHARED_BLOCK_ARGS},
         )(x)
         if spec.index == config["stage_blocks"][spec.stage - 1]:
             pyramid[f"C{spec.stage + 1}"] = x
@@ -462,7 +467,9 @@ def _load_weights_file(model, weights):
         try:
             model.load_weights(path)
         except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"`weights` file {path!r} is not a Keras weights file for this model: {error}") from error
+            raise ValueError(
+                f"`weights` file {path!r} is not a Keras weights file for this model: {error}"
+            ) from error
         return
     if lower.endswith((".pth", ".pt", ".bin", ".safetensors")):
         load_torch_checkpoint(model, path)

@@ -64,6 +64,32 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
         ValueError: Batch size not divisible by the replicas, too few examples for one step,
             no shuffle seed, EMA requested, or workers resuming from different epochs.
     """
+    steps = _check_run(model, strategy, dataset, run, batch_size, seed)
+    train_data = _distributed_train_data(strategy, dataset, batch_size, augment, seed)
+    val_data = make_pipeline(dataset.val, dataset.num_classes, batch_size, False)
+    train_step, eval_step = _step_functions(model, strategy, batch_size)
+    writer = _summary_writer(run)
+    show = run.is_chief and verbose not in (0, False)
+    for epoch in range(run.initial_epoch, epochs):
+        start = time.perf_counter()
+        if show:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"]) if show else None
+        logs = _train_epoch(train_step, iter(train_data), steps, batch_size, progress)
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        if run.is_chief:  # only the chief evaluates and writes outputs
+            totals = sum(eval_step(x, y).numpy() for x, y in val_data)
+            logs["val_loss"] = float(totals[0] / totals[2])
+            logs["val_accuracy"] = float(totals[1] / totals[2])
+            if show:
+                print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            _write_scalars(writer, epoch + 1, logs)
+        run.save_state(model, epoch + 1, logs, time.perf_counter() - start)
+        run.maybe_save_best(model, epoch + 1, logs)
+
+
+def _check_run(model, strategy, dataset, run, batch_size, seed) -> int:
+    """Check what the loop needs and that every worker resumes the same epoch; return steps per epoch."""
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         raise ValueError(f"batch_size {batch_size} must be a multiple of the {replicas} replicas")
@@ -79,7 +105,12 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
             f"{dataset.num_train} training examples are fewer than one global batch of {batch_size}"
         )
     _check_same_epoch(strategy, run.initial_epoch)
+    return steps
 
+
+def _distributed_train_data(strategy, dataset, batch_size, augment, seed):
+    """Every worker builds the same global batches and keeps its own slice of each."""
+    replicas = strategy.num_replicas_in_sync
     base = make_pipeline(
         dataset.train, dataset.num_classes, batch_size, True, augment, seed=seed, drop_remainder=True
     )
@@ -92,8 +123,11 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return base.map(_slice_for_replica(batch_size, replicas, replica)).with_options(options)
 
-    train_data = strategy.distribute_datasets_from_function(dataset_fn)
-    val_data = make_pipeline(dataset.val, dataset.num_classes, batch_size, False)
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _step_functions(model, strategy, batch_size):
+    """``(train_step, eval_step)``: one distributed optimizer step, and one validation batch's sums."""
     loss_config = model.loss.get_config()
     loss_config["reduction"] = None
     per_example_loss = type(model.loss).from_config(loss_config)
@@ -109,10 +143,7 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
             scaled = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply(gradients, model.trainable_variables)
-        correct = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(predictions, -1), tf.argmax(labels, -1)), tf.float32)
-        )
-        return tf.stack([loss, correct])
+        return tf.stack([loss, _correct(labels, predictions)])
 
     @tf.function
     def train_step(iterator):
@@ -123,48 +154,46 @@ def fit_multi_worker(model, strategy, dataset, run, epochs, batch_size, augment,
     def eval_step(images, labels):
         predictions = model(images, training=False)
         loss = tf.reduce_sum(per_example_loss(labels, predictions))
-        correct = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(predictions, -1), tf.argmax(labels, -1)), tf.float32)
-        )
-        return tf.stack([loss, correct, tf.cast(tf.shape(labels)[0], tf.float32)])
+        return tf.stack([loss, _correct(labels, predictions), tf.cast(tf.shape(labels)[0], tf.float32)])
 
-    writer = None
-    if run.is_chief:
-        try:  # TensorBoard is optional: without it the run writes no logs/
-            import tensorboard  # noqa: F401
+    return train_step, eval_step
 
-            writer = tf.summary.create_file_writer(run.path("logs"))
-        except ImportError:
-            writer = None
-    show = run.is_chief and verbose not in (0, False)
-    for epoch in range(run.initial_epoch, epochs):
-        start = time.perf_counter()
-        progress = keras.utils.Progbar(steps, stateful_metrics=["loss", "accuracy"]) if show else None
-        if show:
-            print(f"Epoch {epoch + 1}/{epochs}")
-        iterator = iter(train_data)
-        loss_sum = correct_sum = 0.0
-        for step in range(steps):
-            loss, correct = train_step(iterator).numpy()
-            loss_sum += loss
-            correct_sum += correct
-            if progress:
-                progress.update(
-                    step + 1,
-                    [("loss", loss_sum / (step + 1)), ("accuracy", correct_sum / ((step + 1) * batch_size))],
-                )
-        logs = {"loss": loss_sum / steps, "accuracy": correct_sum / (steps * batch_size)}
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        if run.is_chief:  # only the chief evaluates and writes outputs
-            totals = sum(eval_step(x, y).numpy() for x, y in val_data)
-            logs["val_loss"] = float(totals[0] / totals[2])
-            logs["val_accuracy"] = float(totals[1] / totals[2])
-            if show:
-                print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-            if writer is not None:
-                with writer.as_default(step=epoch + 1):
-                    for name, value in logs.items():
-                        tf.summary.scalar(f"epoch_{name}", value)
-                writer.flush()
-        run.save_state(model, epoch + 1, logs, time.perf_counter() - start)
-        run.maybe_save_best(model, epoch + 1, logs)
+
+def _correct(labels, predictions):
+    """Number of examples whose top-1 prediction is the (one-hot) label."""
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(predictions, -1), tf.argmax(labels, -1)), tf.float32))
+
+
+def _train_epoch(train_step, iterator, steps, batch_size, progress) -> dict:
+    """Run ``steps`` training steps; return the epoch's mean loss and accuracy."""
+    loss_sum = correct_sum = 0.0
+    for step in range(steps):
+        loss, correct = train_step(iterator).numpy()
+        loss_sum += loss
+        correct_sum += correct
+        if progress:
+            progress.update(
+                step + 1,
+                [("loss", loss_sum / (step + 1)), ("accuracy", correct_sum / ((step + 1) * batch_size))],
+            )
+    return {"loss": loss_sum / steps, "accuracy": correct_sum / (steps * batch_size)}
+
+
+def _summary_writer(run):
+    """The chief's TensorBoard writer for ``logs/``, or ``None`` (other workers, or no TensorBoard)."""
+    if not run.is_chief:
+        return None
+    try:  # TensorBoard is optional: without it the run writes no logs/
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return None
+    return tf.summary.create_file_writer(run.path("logs"))
+
+
+def _write_scalars(writer, step: int, logs: dict) -> None:
+    if writer is None:
+        return
+    with writer.as_default(step=step):
+        for name, value in logs.items():
+            tf.summary.scalar(f"epoch_{name}", value)
+    writer.flush()
