@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from keras_residual.contract import CONFIG_MAX_PIXELS, DEFAULT_MAX_PIXELS
 from tests.fuzz.conftest import RSS_GROWTH_LIMIT, assert_same_answer
 from tests.fuzz.images import bombs, real_jpeg, reference_images
 
 WIRE_LIMIT = 1 << 20
+MB = 1 << 20
+
+# One served export per pytest process; with `--dist loadgroup` xdist keeps these tests on one worker.
+pytestmark = pytest.mark.xdist_group("fuzz-server")
 
 
-def test_bombs_are_invalid_argument_naming_their_size(fuzz_export, served, predictor, reference_request):
+def test_bombs_are_invalid_argument_naming_their_size(
+    fuzz_export, served, predictor, reference_request, capsys
+):
     """Alone and inside a batch of valid images; memory and answers unchanged afterwards."""
     max_pixels = fuzz_export[1].get(CONFIG_MAX_PIXELS)
     assert max_pixels == DEFAULT_MAX_PIXELS, "the export config must record the pixel limit it enforces"
@@ -17,7 +25,8 @@ def test_bombs_are_invalid_argument_naming_their_size(fuzz_export, served, predi
     before = reference_request(predictor)
     rss_before = served.rss()
     problems = []
-    for bomb in bombs():
+    sent = bombs()
+    for bomb in sent:
         assert len(bomb.data) < WIRE_LIMIT and bomb.pixels > max_pixels, bomb.name
         for where, blobs in (("alone", [bomb.data]), ("in a batch", [*goods[:2], bomb.data, *goods[2:]])):
             outcome = predictor.encoded(blobs)
@@ -25,6 +34,12 @@ def test_bombs_are_invalid_argument_naming_their_size(fuzz_export, served, predi
             if outcome.code != "INVALID_ARGUMENT" or not named:
                 problems.append(f"{bomb.name} {where}: {outcome.code} {outcome.message[:200]!r}")
     rss_after = served.rss()
+    with capsys.disabled():  # the figures for the docs; never asserted
+        sizes = ", ".join(f"{bomb.name} {len(bomb.data):,} B" for bomb in sent)
+        print(
+            f"\n[bombs] {len(sent)} bombs x 2 requests, {len(problems)} not refused; server RSS "
+            f"{rss_before / MB:.0f} -> {rss_after / MB:.0f} MB ({(rss_after - rss_before) / MB:+.1f} MB); {sizes}"
+        )
     assert served.alive(), served.log_tail()
     assert problems == [], "\n".join(problems)
     assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)

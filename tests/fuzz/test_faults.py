@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.fuzz.conftest import IMAGE_SIZE, NUM_CLASSES
 from tests.fuzz.images import MAGIC, reference_images
+
+# One served export per pytest process; with `--dist loadgroup` xdist keeps these tests on one worker.
+pytestmark = pytest.mark.xdist_group("fuzz-server")
 
 
 def _undecodable() -> dict[str, bytes]:

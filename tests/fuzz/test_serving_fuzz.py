@@ -15,6 +15,9 @@ from tests.fuzz.mutations import cases
 
 MB = 1 << 20
 
+# One served export per pytest process; with `--dist loadgroup` xdist keeps these tests on one worker.
+pytestmark = pytest.mark.xdist_group("fuzz-server")
+
 
 def _machine() -> str:
     """CPU model, usable cores and load: the figures are per machine and per load."""
