@@ -36,7 +36,7 @@ docs-build: $(STAMP)
 
 # pytest exits 5 when it collects no test; make treats that (like any non-zero code) as a failure.
 # Two xdist workers: most of a test's time is single-threaded Python (tracing, model building).
-PYTEST := $(PY) -m pytest -q -n 2 --durations=15 -p no:cacheprovider
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 -p no:cacheprovider
 
 test-tf: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) tests
