@@ -108,7 +108,7 @@ class GrpcTransport:
         input_dtypes: dict[str, str],
         outputs_of: Any = None,
     ) -> dict[str, np.ndarray]:
-        """PredictionService.Predict; returns output name -> array."""
+        """PredictionService.Predict; returns output name -> array (``outputs_of`` is unused: tensors carry dtypes)."""
         request = wire.PredictRequest()
         request.model_spec.CopyFrom(spec)
         for key, array in inputs.items():

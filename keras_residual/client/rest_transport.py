@@ -184,25 +184,26 @@ class RestTransport:
         inputs: dict[str, np.ndarray],
         output_filter: Sequence[str] | None,
         input_dtypes: dict[str, str],
-        outputs_of: Callable[[], dict[str, TensorInfo] | None],
+        outputs_of: Callable[[bool], dict[str, TensorInfo] | None],
     ) -> dict[str, np.ndarray]:
         """POST ``:predict`` (columnar format); returns output name -> array.
 
-        ``outputs_of()`` gives the signature's outputs (from the cached metadata): their dtypes
-        decode the JSON numbers exactly, and it names the output of a single-output answer. REST
-        has no output filter: the answer is filtered here, with TF Serving's message for an
-        unknown name.
+        ``outputs_of(fetch)`` gives the signature's outputs from the client's metadata (cached;
+        asked for only when ``fetch``): their dtypes decode the JSON numbers exactly, and they name
+        the output of a single-output answer (the one case that fetches). REST has no output
+        filter: the answer is filtered here, with TF Serving's message for an unknown name.
         """
         body = {"inputs": {key: _to_json(array) for key, array in inputs.items()}}
         if spec.signature_name:
             body["signature_name"] = spec.signature_name
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         answer = self._request("POST", self._model_path(spec) + ":predict", payload)
-        outputs = outputs_of()
+        outputs = outputs_of(False)
         raw = answer.get("outputs") if isinstance(answer, dict) else None
         if raw is None:
             raise self.options.error("INTERNAL", f"predict answer without 'outputs': {str(answer)[:200]}")
         if not (isinstance(raw, dict) and not _is_b64(raw)):  # one output: the value itself
+            outputs = outputs if outputs is not None else outputs_of(True)
             if outputs is None or len(outputs) != 1:
                 raise self.options.error("INTERNAL", "predict answered one unnamed output; metadata is needed")
             raw = {next(iter(outputs)): raw}

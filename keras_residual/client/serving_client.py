@@ -259,10 +259,14 @@ class ServingClient:
             )
         return meta.signatures[signature]
 
-    def _outputs_of(self, signature: str) -> dict[str, TensorInfo] | None:
-        """The signature's outputs from the metadata (fetched only if needed; None if unknown)."""
+    def _outputs_of(self, signature: str, fetch: bool) -> dict[str, TensorInfo] | None:
+        """The signature's outputs from the cached metadata (asked for when ``fetch``; None if unknown)."""
+        with self._lock:
+            meta = self._metadata
         try:
-            return self.metadata().signatures[signature].outputs
+            if meta is None and fetch:
+                meta = self.metadata()
+            return meta.signatures[signature].outputs if meta is not None else None
         except (ServingError, KeyError):
             return None
 
@@ -310,7 +314,7 @@ class ServingClient:
                 {key: array[start : start + self.max_batch]},
                 output_filter,
                 dtypes,
-                lambda: self._outputs_of(signature),
+                lambda fetch: self._outputs_of(signature, fetch),
             )
             for start in range(0, array.shape[0], self.max_batch)
         ]

@@ -190,3 +190,32 @@ def test_the_package_imports_no_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_rest_predict_fetches_metadata_only_to_name_a_single_output(monkeypatch):
+    """validate=False over REST: a named answer decodes without metadata (JSON-inferred dtypes); an
+    unnamed single-output answer asks for the metadata once to name it and type it."""
+    client = ServingClient("http://h:1", "m", validate=False)
+    paths = []
+    meta = {
+        "model_spec": {"name": "m", "version": "4", "signature_name": ""},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": {
+            "method_name": "tensorflow/serving/predict",
+            "inputs": {"images": {"name": "x:0", "dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}]}}},
+            "outputs": {"scores": {"name": "y:0", "dtype": "DT_DOUBLE", "tensor_shape": {"unknown_rank": True}}},
+        }}}},
+    }  # fmt: skip
+    answers = iter([{"outputs": {"a": [[1, 2]], "b": [[0.5]]}}, {"outputs": [[0.25]]}, meta])
+
+    def fake_request(method, path, body=None):
+        paths.append((method, path))
+        return next(answers)
+
+    monkeypatch.setattr(client._transport, "_request", fake_request)
+    named = client.predict(np.zeros((1, 2), np.float32))
+    assert named["a"].dtype == np.int64 and named["b"].dtype == np.float32 and len(paths) == 1
+    single = client.predict(np.zeros((1, 2), np.float32))
+    assert list(single) == ["scores"] and single["scores"].dtype == np.float64
+    assert paths[1:] == [("POST", "/v1/models/m:predict"), ("GET", "/v1/models/m/metadata")]
+    assert client.metadata().version == 4  # cached by then
+    client.close()
