@@ -46,7 +46,7 @@ def ort_profile(path: str, x, runs: int) -> dict[str, float]:
 
 
 def onnx_evidence(image_size: int, batch: int, runs: int) -> dict:
-    """Node counts and per-op-type ORT time of both exports."""
+    """Node counts and per-op-type ORT time of our export, our v1-layout preset's export and the anchor's."""
     import onnx
 
     from benchmarks.bench_inference import images
@@ -57,8 +57,13 @@ def onnx_evidence(image_size: int, batch: int, runs: int) -> dict:
     x = images(batch, image_size)
     out = {}
     with tempfile.TemporaryDirectory() as work:
-        paths = {"ours": f"{work}/ours.onnx", "anchor": f"{work}/anchor.onnx"}
+        paths = {
+            "ours": f"{work}/ours.onnx",
+            "ours_v1": f"{work}/ours_v1.onnx",
+            "anchor": f"{work}/anchor.onnx",
+        }
         export_onnx(build_ours(image_size), paths["ours"], verify=False)
+        export_onnx(build_ours(image_size, preset="resnet50_v1"), paths["ours_v1"], verify=False)
         anchor = build_anchor(image_size)
         anchor(x[:1])  # Keras's ONNX export needs a model that has been called once
         anchor.export(paths["anchor"], format="onnx", verbose=False)
@@ -68,6 +73,28 @@ def onnx_evidence(image_size: int, batch: int, runs: int) -> dict:
                 "ms_per_op_type": ort_profile(path, x, runs),
             }
     return out
+
+
+def onnx_summary(result: dict, gmacs: dict[str, float], header: str) -> str:
+    """Side-by-side text table: ONNX node counts and ONNX Runtime ms per op type for each export, with the
+    totals per image and per GMAC (equal ms per GMAC = equal speed per FLOP)."""
+    names = list(result)
+    ops = sorted({op for r in result.values() for op in (*r["nodes"], *r["ms_per_op_type"])})
+    lines = [header, "", "| op type | " + " | ".join(f"{n} nodes | {n} ms" for n in names) + " |"]
+    lines.append("|---|" + "---:|---:|" * len(names))
+    order = sorted(ops, key=lambda op: -max(r["ms_per_op_type"].get(op, 0.0) for r in result.values()))
+    for op in order:
+        cells = [
+            f"{result[n]['nodes'].get(op, 0)} | {result[n]['ms_per_op_type'].get(op, 0.0):.1f}" for n in names
+        ]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    totals = {n: sum(r["ms_per_op_type"].values()) for n, r in result.items()}
+    lines.append("| **total ms per batch** | " + " | ".join(f" | {totals[n]:.1f}" for n in names) + " |")
+    lines += [""] + [
+        f"{n}: {gmacs[n]:.3f} GMACs/image, {totals[n]:.1f} ms per batch, {totals[n] / gmacs[n]:.1f} ms per GMAC"
+        for n in names
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def tf_evidence(image_size: int, batch: int, trace_dir: str | None) -> dict:
@@ -93,6 +120,30 @@ def tf_evidence(image_size: int, batch: int, trace_dir: str | None) -> dict:
     return out
 
 
+def _onnx_summary_file(result: dict, args: argparse.Namespace) -> str:
+    from benchmarks import machine
+    from benchmarks.models import build_anchor, build_ours, describe_model
+    from keras_residual._atomic import write_text
+
+    size = args.image_size
+    builders = {
+        "ours": build_ours,
+        "ours_v1": lambda s: build_ours(s, preset="resnet50_v1"),
+        "anchor": build_anchor,
+    }
+    gmacs = {name: describe_model(builders[name](size), size)["gmacs"] for name in result}
+    m = machine.describe(("onnxruntime",))
+    header = (
+        f"# ONNX Runtime per op type, batch {args.batch}, {size}x{size}, {args.runs} profiled runs ({m['date']})\n"
+        f"# {m['cpu']}, {m['cores']} cores, flags {', '.join(m['flags'])}; load {m['load_average_start']}; "
+        f"onnxruntime {m['versions'].get('onnxruntime')}"
+    )
+    text = onnx_summary(result, gmacs, header)
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    write_text(args.summary, text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=("onnx", "tf"))
@@ -102,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trace", default=None, help="tf: write a TensorFlow profiler trace under this folder"
     )
+    parser.add_argument("--summary", type=Path, default=None, help="onnx: write the side-by-side table here")
     args = parser.parse_args(argv)
     if args.what == "onnx":
         result = onnx_evidence(args.image_size, args.batch, args.runs)
+        if args.summary:
+            summary = _onnx_summary_file(result, args)
+            print(summary)
     else:
         result = tf_evidence(args.image_size, args.batch, args.trace)
     print(json.dumps(result, indent=1))
