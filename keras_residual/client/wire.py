@@ -120,7 +120,7 @@ def _file(name: str, package: str, deps: list[str], messages=(), enums=()):
 def _files() -> list[descriptor_pb2.FileDescriptorProto]:
     """Upstream's .proto files, as far as the client uses them.
 
-    Longer than 60 lines on purpose: it is one declarative table (file, package, messages, field
+    Longer than 60 lines because it is one declarative table (file, package, messages, field
     numbers), read side by side with upstream's .proto files; splitting it would scatter the schema.
     """
     data_types = {f"DT_{n}": i for i, n in enumerate(_DATA_TYPES)}
