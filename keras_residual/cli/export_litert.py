@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from keras_residual.cli._export_options import add_check_options, load_model
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -28,28 +29,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="float16 weights, dynamic-range INT8 weights, or full-integer INT8 (default: float32)",
     )
     parser.add_argument(
-        "--calibration",
-        default=None,
-        metavar="digits|PATH",
-        help="INT8 calibration images: 'digits' (default) or a folder of images",
-    )
-    parser.add_argument(
         "--int8-io",
         choices=("uint8", "int8"),
         default=None,
         help="with --quantize int8: integer input and output tensors (default: float32 I/O)",
     )
-    parser.add_argument(
-        "--no-verify", action="store_true", help="skip the comparison with Keras on real images"
-    )
-    parser.add_argument(
-        "--atol", type=float, default=None, help="relative parity bound (default 1e-4; float16 1e-2)"
-    )
-    parser.add_argument(
-        "--min-agreement",
-        type=float,
-        default=None,
-        help="refuse dynamic/INT8 files whose top-1 agreement with Keras is below this fraction",
+    add_check_options(
+        parser,
+        "relative parity bound (default 1e-4; float16 1e-2)",
+        "refuse dynamic/INT8 files whose top-1 agreement with Keras is below this fraction",
     )
     parser.set_defaults(func=run)
     return parser
@@ -62,16 +50,9 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a missing model file, an option that does not apply, or an export that fails
             its checks (printed as one error line by the ``keras-residual`` entry point).
     """
-    model_path = Path(args.model)
-    if not model_path.is_file():
-        raise ValueError(f"`MODEL.keras` must be an existing file; received MODEL.keras={str(model_path)!r}.")
-
-    import keras
-
-    import keras_residual  # noqa: F401  (registers the package's layers and models for load_model)
     from keras_residual.export.litert import export_litert
 
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(args.model)
     report = export_litert(
         model,
         args.output,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from keras_residual.cli._export_options import add_check_options, load_model
+from keras_residual.precision import OPENVINO_PRECISIONS
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -23,27 +25,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--output", "-o", required=True, metavar="PATH", help="target .xml file")
     parser.add_argument(
         "--precision",
-        choices=("float32", "bfloat16", "int8"),
+        choices=OPENVINO_PRECISIONS,
         default="float32",
         help="float32, bfloat16 (fp16-compressed weights, bf16 inference) or NNCF int8 (default float32)",
     )
-    parser.add_argument(
-        "--calibration",
-        default=None,
-        metavar="digits|PATH",
-        help="INT8 calibration images: 'digits' (default) or a folder of images",
-    )
-    parser.add_argument(
-        "--no-verify", action="store_true", help="skip the comparison with Keras on real images"
-    )
-    parser.add_argument(
-        "--atol", type=float, default=None, help="relative float32 parity bound (default 1e-4)"
-    )
-    parser.add_argument(
-        "--min-agreement",
-        type=float,
-        default=None,
-        help="refuse bfloat16/INT8 IR whose top-1 agreement with Keras is below this fraction",
+    add_check_options(
+        parser,
+        "relative float32 parity bound (default 1e-4)",
+        "refuse bfloat16/INT8 IR whose top-1 agreement with Keras is below this fraction",
     )
     parser.set_defaults(func=run)
     return parser
@@ -56,16 +45,9 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a missing model file, an option that does not apply, or an export that fails
             its checks (printed as one error line by the ``keras-residual`` entry point).
     """
-    model_path = Path(args.model)
-    if not model_path.is_file():
-        raise ValueError(f"`MODEL.keras` must be an existing file; received MODEL.keras={str(model_path)!r}.")
-
-    import keras
-
-    import keras_residual  # noqa: F401  (registers the package's layers and models for load_model)
     from keras_residual.export.openvino import export_openvino
 
-    model = keras.saving.load_model(model_path, compile=False)
+    model = load_model(args.model)
     report = export_openvino(
         model,
         args.output,

@@ -75,12 +75,14 @@ def export_litert(
         import keras
         from keras_residual.export import export_litert
 
-        inputs = keras.Input((32, 32, 3))
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = keras.layers.Conv2D(8, 3, activation="relu")(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-        print(export_litert(model, "tiny.tflite"))
+        model = keras.Sequential([
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ])
+        report = export_litert(model, "digits.tflite", quantize="float16")
+        print(report.max_rel_diff, report.op_counts)
         ```
     """
     started = time.perf_counter()
@@ -92,33 +94,20 @@ def export_litert(
     atol, min_agreement = rc.check_common(verify, atol, min_agreement)
     rc.check_calibration(calibration_data, quantize == "int8")
     interpreter_class = _interpreter_class()
-    source, rebuilt, (height, width, channels), names = rc.prepare_source(model)
-    report = rc.RuntimeExportReport(
-        format="litert",
-        path=path,
-        variant=quantize or "float32",
-        input_dtype=int8_io or "float32",
-        input_shape=(None, height, width, channels),
-        output_names=names,
-        source_policy=rc.policy_name(model),
-        rebuilt_float32=rebuilt,
-        converter=CONVERTER,
+    prepared = rc.prepare_source(model)
+    source, size = prepared[0], prepared[2]
+    report = rc.new_report(
+        "litert", path, quantize or "float32", model, prepared, CONVERTER, int8_io or "float32"
     )
-    calibration = held_out = None
-    if quantize == "int8" or (verify and quantize == "dynamic"):
-        from keras_residual.export.onnx_images import calibration_split
-
-        calibration, held_out, source_name = calibration_split(calibration_data, height, width, channels)
-        if quantize == "int8":
-            report.calibration_images, report.calibration_source = len(calibration), source_name
+    calibration, held_out = rc.calibration_for(
+        report, calibration_data, size, quantize == "int8", verify and quantize in ("dynamic", "int8")
+    )
     with atomic_path(path) as tmp:
-        _convert(source, names, tmp, quantize, int8_io, calibration)
-        interpreter = interpreter_class(model_path=str(tmp), num_threads=1)
+        _convert(source, report.output_names, tmp, quantize, int8_io, calibration)
         report.op_counts = op_counts(interpreter_class, tmp)
         if verify:
-            _verify(
-                report, model, source, interpreter, (height, width, channels), held_out, atol, min_agreement
-            )
+            interpreter = interpreter_class(model_path=str(tmp), num_threads=1)
+            _verify(report, model, source, interpreter, size, held_out, atol, min_agreement)
         report.file_size = tmp.stat().st_size
     report.seconds = time.perf_counter() - started
     return report
@@ -213,33 +202,17 @@ def _dequantize(values, detail, np):
 
 
 def _verify(report, model, source, interpreter, size, held_out, atol, min_agreement) -> None:
-    from keras_residual.export.onnx_images import verification_images
+    """Parity (float32 / float16) or top-1 agreement (dynamic / INT8) of the file in the interpreter."""
+    if report.variant in ("dynamic", "int8"):
+        tolerance = None  # judged by top-1 agreement
+    else:
+        tolerance = atol or (rc.FLOAT32_TOLERANCE if report.variant == "float32" else FLOAT16_TOLERANCE)
 
-    images = verification_images(*size)
-    reference = rc.keras_outputs(source, images)
-    got, names = run_signature(interpreter, images)
-    order = [names.index(name) for name in report.output_names]
-    got = [got[i] for i in order]
-    variant = report.variant
-    if atol is None:
-        atol = {"float32": rc.FLOAT32_TOLERANCE, "float16": FLOAT16_TOLERANCE}.get(variant)
-    elif variant in ("dynamic", "int8"):
-        atol = None  # judged by top-1 agreement
-    report.tolerance = atol
-    report.max_abs_diff, report.max_rel_diff = rc.compare(
-        got, reference, report.output_names, atol, f"LiteRT {variant}"
-    )
-    report.verify_images = len(images)
-    if report.rebuilt_float32:
-        source_out = rc.keras_outputs(model, images)
-        report.source_max_abs_diff = max(
-            float(abs(s - r).max()) for s, r in zip(source_out, reference, strict=True)
-        )
-    if variant in ("dynamic", "int8"):
-        expected = rc.keras_outputs(source, held_out)[0]
-        report.top1_agreement = rc.top1_agreement(run_signature(interpreter, held_out)[0][order[0]], expected)
-        report.heldout_images = len(held_out)
-        rc.check_agreement(report.top1_agreement, min_agreement, f"LiteRT {variant}")
+    def run(images):
+        outputs, names = run_signature(interpreter, images)
+        return [outputs[names.index(name)] for name in report.output_names]
+
+    rc.verify(report, model, source, run, size, held_out, tolerance, min_agreement)
 
 
 def _interpreter_class():

@@ -77,12 +77,14 @@ def export_openvino(
         import keras
         from keras_residual.export import export_openvino
 
-        inputs = keras.Input((32, 32, 3))
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = keras.layers.Conv2D(8, 3, activation="relu")(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-        print(export_openvino(model, "tiny.xml"))
+        from keras_residual.models import ResNet
+
+        model = ResNet.from_preset(
+            "resnet20_cifar", stage_widths=(8, 8, 16), stem_width=8,
+            input_shape=(32, 32, 3), num_classes=10,
+        )
+        report = export_openvino(model, "resnet20.xml")
+        print(report.execution_precision, report.op_counts["Convolution"])
         ```
     """
     started = time.perf_counter()
@@ -91,27 +93,15 @@ def export_openvino(
     check_choice("device", device, _openvino().Core().available_devices)
     atol, min_agreement = rc.check_common(verify, atol, min_agreement)
     rc.check_calibration(calibration_data, precision == "int8")
-    source, rebuilt, (height, width, channels), names = rc.prepare_source(model)
-    report = rc.RuntimeExportReport(
-        format="openvino",
-        path=path,
-        variant=precision,
-        input_dtype="float32",
-        input_shape=(None, height, width, channels),
-        output_names=names,
-        source_policy=rc.policy_name(model),
-        rebuilt_float32=rebuilt,
-        converter=CONVERTER + (" + NNCF quantize" if precision == "int8" else ""),
+    prepared = rc.prepare_source(model)
+    source, size = prepared[0], prepared[2]
+    converter = CONVERTER + (" + NNCF quantize" if precision == "int8" else "")
+    report = rc.new_report("openvino", path, precision, model, prepared, converter)
+    calibration, held_out = rc.calibration_for(
+        report, calibration_data, size, precision == "int8", verify and precision != "float32"
     )
-    calibration = held_out = None
-    if precision == "int8" or (verify and precision == "bfloat16"):
-        from keras_residual.export.onnx_images import calibration_split
-
-        calibration, held_out, source_name = calibration_split(calibration_data, height, width, channels)
-        if precision == "int8":
-            report.calibration_images, report.calibration_source = len(calibration), source_name
     with staging_dir(path) as work:
-        ov_model = convert(source, names, work / "keras.xml")
+        ov_model = convert(source, report.output_names, work / "keras.xml")
         if precision == "int8":
             ov_model = quantize_int8(ov_model, calibration)
         if RUNTIME_PRECISION[precision]:
@@ -125,7 +115,7 @@ def export_openvino(
         )
         report.file_size = staged.stat().st_size + staged.with_suffix(".bin").stat().st_size
         if verify:
-            _verify(report, model, source, compiled, (height, width, channels), held_out, atol, min_agreement)
+            _verify(report, model, source, compiled, size, held_out, atol, min_agreement)
         _publish(staged, path)
     report.seconds = time.perf_counter() - started
     return report
@@ -188,28 +178,11 @@ def compile_ir(path, device: str = "CPU"):
 
 
 def _verify(report, model, source, compiled, size, held_out, atol, min_agreement) -> None:
-    from keras_residual.export.onnx_images import verification_images
-
-    images = verification_images(*size)
-    reference = rc.keras_outputs(source, images)
+    """Float32 parity, or top-1 agreement for bfloat16 / INT8, of the compiled IR against Keras."""
     tolerance = (atol or rc.FLOAT32_TOLERANCE) if report.variant == "float32" else None
-    report.tolerance = tolerance
-    got = _run(compiled, images)
-    label = f"OpenVINO {report.variant}"
-    report.max_abs_diff, report.max_rel_diff = rc.compare(
-        got, reference, report.output_names, tolerance, label
+    rc.verify(
+        report, model, source, lambda images: _run(compiled, images), size, held_out, tolerance, min_agreement
     )
-    report.verify_images = len(images)
-    if report.rebuilt_float32:
-        source_out = rc.keras_outputs(model, images)
-        report.source_max_abs_diff = max(
-            float(abs(s - r).max()) for s, r in zip(source_out, reference, strict=True)
-        )
-    if report.variant != "float32":
-        expected = rc.keras_outputs(source, held_out)[0]
-        report.top1_agreement = rc.top1_agreement(_run(compiled, held_out)[0], expected)
-        report.heldout_images = len(held_out)
-        rc.check_agreement(report.top1_agreement, min_agreement, label)
 
 
 def _run(compiled, images, batch_size: int = 16) -> list:

@@ -159,6 +159,66 @@ def prepare_source(model):
     return model, rebuilt, (height, width, int(shape[-1])), output_names(model)
 
 
+def new_report(fmt: str, path, variant: str, model, prepared, converter: str, input_dtype="float32"):
+    """A `RuntimeExportReport` for ``model`` and the result of `prepare_source` on it."""
+    _, rebuilt, (height, width, channels), names = prepared
+    return RuntimeExportReport(
+        format=fmt,
+        path=path,
+        variant=variant,
+        input_dtype=input_dtype,
+        input_shape=(None, height, width, channels),
+        output_names=names,
+        source_policy=policy_name(model),
+        rebuilt_float32=rebuilt,
+        converter=converter,
+    )
+
+
+def calibration_for(report, calibration_data, size, int8: bool, agreement: bool):
+    """``(calibration, held_out)`` images when INT8 needs ranges or a top-1 agreement is measured.
+
+    Returns ``(None, None)`` when neither is needed; records the calibration source on ``report``.
+    """
+    if not (int8 or agreement):
+        return None, None
+    from keras_residual.export.onnx_images import calibration_split
+
+    calibration, held_out, source = calibration_split(calibration_data, *size)
+    if int8:
+        report.calibration_images, report.calibration_source = len(calibration), source
+    return calibration, held_out
+
+
+def verify(report, model, source, run, size, held_out, tolerance, min_agreement) -> None:
+    """Compare a written file with Keras and fill ``report``; raise when a check fails.
+
+    ``run(images)`` returns the file's float32 outputs in ``report.output_names`` order. Parity is
+    measured on 16 real images (checked when ``tolerance`` is set); with ``held_out`` images, the
+    top-1 agreement with the float32 Keras model is measured too (checked against ``min_agreement``).
+    """
+    from keras_residual.export.onnx_images import verification_images
+
+    images = verification_images(*size)
+    reference = keras_outputs(source, images)
+    label = f"{report.format} {report.variant}"
+    report.tolerance = tolerance
+    report.max_abs_diff, report.max_rel_diff = compare(
+        run(images), reference, report.output_names, tolerance, label
+    )
+    report.verify_images = len(images)
+    if report.rebuilt_float32:
+        mixed = keras_outputs(model, images)
+        report.source_max_abs_diff = max(
+            float(np.max(np.abs(m - r))) for m, r in zip(mixed, reference, strict=True)
+        )
+    if held_out is not None:
+        expected = keras_outputs(source, held_out)[0]
+        report.top1_agreement = top1_agreement(run(held_out)[0], expected)
+        report.heldout_images = len(held_out)
+        check_agreement(report.top1_agreement, min_agreement, label)
+
+
 def output_names(model) -> tuple[str, ...]:
     """``probabilities`` for softmax classifiers, ``features`` for backbones, else ``outputs`` (or Keras's names)."""
     if len(model.outputs or ()) > 1:

@@ -1,17 +1,10 @@
 """LiteRT export: parity in the ai-edge-litert interpreter, every preset family, quantization, refusals, atomicity."""
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_residual import ResNet
@@ -20,7 +13,7 @@ from keras_residual.export import RuntimeExportError, export_litert
 from keras_residual.export import litert as litert_module
 from keras_residual.export.onnx_images import verification_images
 from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
-from tests.export.digits_resnet import digits_resnet20
+from tests.export.runtime_helpers import digits_resnet20, kill_when_marked, unsupported_model
 from tests.export.test_onnx import randomize_norm_statistics, tiny_model
 from tests.export.test_onnx_presets import PRESETS, SMALL
 
@@ -31,6 +24,10 @@ def litert_run(path, images):
     """``probabilities`` of the file's serving_default signature, in the runtime users deploy."""
     runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
     return runner(images=images.astype("float32"))["probabilities"]
+
+
+def tensor_dtypes(path) -> set[str]:
+    return {np.dtype(t["dtype"]).name for t in Interpreter(model_path=str(path)).get_tensor_details()}
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +80,16 @@ def test_mixed_float16_source_exports_its_float32_rebuild(tmp_path):
 
 
 @pytest.mark.slow
-def test_float16_and_dynamic_range_files_are_smaller_and_agree(tmp_path):
+def test_float16_and_dynamic_range_files_store_smaller_weights(tmp_path):
     model = tiny_model()
     float16 = export_litert(model, tmp_path / "f16.tflite", quantize="float16")
     assert float16.tolerance == litert_module.FLOAT16_TOLERANCE and float16.op_counts["DEQUANTIZE"] > 0
     dynamic = export_litert(model, tmp_path / "dyn.tflite", quantize="dynamic")
     assert dynamic.tolerance is None and dynamic.heldout_images == 360
     assert 0 <= dynamic.top1_agreement <= 1 and dynamic.calibration_images == 0
-    assert dynamic.file_size < float16.file_size
+    # Weights as stored: float16 tensors in one file, int8 tensors (float activations) in the other.
+    assert "float16" in tensor_dtypes(float16.path) and "int8" not in tensor_dtypes(float16.path)
+    assert "int8" in tensor_dtypes(dynamic.path) and "float16" not in tensor_dtypes(dynamic.path)
 
 
 @pytest.mark.slow
@@ -120,20 +119,6 @@ def test_int8_with_uint8_io_feeds_raw_pixels(tmp_path):
     assert detail["dtype"] == np.uint8
     scale, zero_point = detail["quantization"]
     assert zero_point == 0 and scale == pytest.approx(1.0, rel=0.05)  # 0..255 pixels map onto uint8
-
-
-class CumulativeProduct(keras.layers.Layer):
-    """A layer whose op (``tf.math.cumprod``) has no builtin LiteRT or OpenVINO kernel."""
-
-    def call(self, x):
-        return tf.math.cumprod(x, axis=-1)
-
-
-def unsupported_model():
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    x = CumulativeProduct(name="running_product")(x)
-    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
 
 def test_unsupported_layers_are_listed_and_nothing_is_written(tmp_path):
@@ -201,24 +186,7 @@ _CHILD = textwrap.dedent(
 
 def test_killed_export_leaves_nothing_at_the_target(tmp_path):
     target, marker = tmp_path / "out" / "model.tflite", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(target), str(marker)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert child.poll() is None, "the exporting child exited early"
-            assert time.monotonic() < deadline, "the child never reached verification"
-            time.sleep(0.2)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    kill_when_marked(_CHILD, target, marker)
     assert not target.exists()
     leftovers = list(target.parent.iterdir())
     assert [p.name.startswith(".tmp-model.tflite") for p in leftovers] == [True]  # hidden, complete file

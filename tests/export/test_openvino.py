@@ -1,12 +1,6 @@
 """OpenVINO IR export: parity in compile_model, every preset family, bfloat16 / NNCF INT8, refusals, atomicity."""
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,15 +14,14 @@ from keras_residual.export import openvino as openvino_module
 from keras_residual.export.onnx_images import verification_images
 from keras_residual.export.openvino import compile_ir
 from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
-from tests.export.digits_resnet import digits_resnet20
-from tests.export.test_litert import unsupported_model
+from tests.export.runtime_helpers import digits_resnet20, kill_when_marked, unsupported_model
 from tests.export.test_onnx import randomize_norm_statistics, tiny_model
 from tests.export.test_onnx_presets import PRESETS, SMALL
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def visible(folder: Path) -> list[str]:
+def visible(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
@@ -159,26 +152,12 @@ _CHILD = textwrap.dedent(
 
 def test_killed_export_leaves_nothing_at_the_target(tmp_path):
     target, marker = tmp_path / "out" / "model.xml", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(target), str(marker)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert child.poll() is None, "the exporting child exited early"
-            assert time.monotonic() < deadline, "the child never reached verification"
-            time.sleep(0.2)
+
+    def mid_export():
         staging = next(target.parent.glob(".tmp-model.xml-*"))
         assert (staging / "model.xml").is_file() and (staging / "model.bin").is_file()
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+
+    kill_when_marked(_CHILD, target, marker, mid_export)
     assert visible(target.parent) == []  # neither model.xml nor model.bin
 
 

@@ -1,0 +1,89 @@
+"""Helpers shared by the LiteRT and OpenVINO export tests.
+
+`digits_resnet20`: a small resnet20_cifar trained on 8x8 digits (their native size) for the INT8 tests.
+
+Trained once per process (``functools.cache``): one basic block per stage, widths 8/16/32, 3 epochs,
+about 10 s on two cores. Held-out accuracy is checked so an INT8 agreement figure means something.
+Training is XLA-compiled: on this machine (TF 2.21, oneDNN, AMX Xeon) the same fit without XLA
+aborted with "double free or corruption" inside the TensorFlow runtime.
+"""
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_residual import ResNet
+from keras_residual.datasets import load_digits_arrays
+
+IMAGE_SIZE = 8
+
+
+@functools.cache
+def digits_resnet20():
+    """Return ``(model, validation accuracy)``; the model takes 8x8x3 raw 0..255 pixels."""
+    keras.utils.set_random_seed(1)
+    x_train, y_train, x_val, y_val, _ = load_digits_arrays(image_size=IMAGE_SIZE)
+    model = ResNet.from_preset(
+        "resnet20_cifar",
+        stage_blocks=(1, 1, 1),
+        stage_widths=(8, 16, 32),
+        stem_width=8,
+        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        num_classes=10,
+        preprocessing="unit",
+    )
+    model.compile(
+        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True
+    )
+    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    accuracy = model.evaluate(x_val, y_val, verbose=0)[1]
+    return model, accuracy
+
+
+class CumulativeProduct(keras.layers.Layer):
+    """A layer whose op (``tf.math.cumprod``) has no builtin LiteRT kernel nor OpenVINO conversion."""
+
+    def call(self, x):
+        return tf.math.cumprod(x, axis=-1)
+
+
+def unsupported_model():
+    """A conv, then the ``running_product`` layer neither runtime can run, then pooling."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = CumulativeProduct(name="running_product")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def kill_when_marked(code: str, target: Path, marker: Path, inspect=None) -> None:
+    """Run ``code`` in a child (argv: target, marker); SIGKILL it once it has written ``marker``.
+
+    ``inspect()`` runs just before the kill, while the child is still mid-export.
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(target), str(marker)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert child.poll() is None, "the exporting child exited early"
+            assert time.monotonic() < deadline, "the child never reached verification"
+            time.sleep(0.2)
+        if inspect is not None:
+            inspect()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
