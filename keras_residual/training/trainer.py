@@ -129,7 +129,9 @@ def train(
         lr: Peak learning rate; default ``recipe.base_lr * batch_size / 256``.
         image_size: Image height and width; default per dataset (32 for digits).
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
-        weights: Pretrained weights for a preset (e.g. ``"imagenet"``; see ``ResNet.from_preset``).
+        weights: Pretrained weights for a preset: ``None`` or a local file (a torchvision/timm
+            checkpoint ``.pth``/``.pt``/``.bin``/``.safetensors``, or a Keras ``.weights.h5``; see
+            ``ResNet.from_preset``). Nothing is downloaded.
         resume: ``"auto"``, ``"yes"`` or ``"no"`` (see ``run_dir.RESUME_MODES``).
         strategy: ``"auto"``, ``"default"``, ``"mirrored"`` or ``"multi_worker"``.
         xla: Compile the train step with XLA (``jit_compile=True``).
