@@ -302,10 +302,12 @@ class ServingClient:
     def _predict_batched(
         self, signature: str, key: str, array: np.ndarray, output_filter: Sequence[str] | None, wire_dtype: str | None
     ) -> dict[str, np.ndarray]:
-        if array.ndim == 0 or array.shape[0] == 0:
-            raise ValueError(f"{key}: expected a non-empty batch (first axis), got shape {list(array.shape)}")
+        if array.ndim == 0:
+            raise ValueError(f"{key}: expected a batch (first axis), got a scalar")
         if output_filter is not None:
             output_filter = [output_filter] if isinstance(output_filter, str) else list(output_filter)
+        if array.shape[0] == 0:
+            return self._empty_outputs(signature, output_filter)
         spec = self._model_spec(signature)
         dtypes = {key: wire_dtype} if wire_dtype else {}
         parts = [
@@ -324,6 +326,30 @@ class ServingClient:
             name: np.concatenate([part[name] for part in parts]) if parts[0][name].ndim else parts[0][name]
             for name in parts[0]
         }
+
+    def _empty_outputs(self, signature: str, output_filter: list[str] | None) -> dict[str, np.ndarray]:
+        """The answer to a batch of 0: empty arrays shaped by the signature's output metadata.
+
+        No Predict call is made: TF Serving's REST API refuses an empty ``instances`` list, and
+        the answer is fully determined by the signature (0 rows, the other dimensions, the dtype),
+        so both transports give the same result.
+        """
+        outputs = self._outputs_of(signature, True)
+        if outputs is None:
+            raise ServingFailedPreconditionError(
+                "FAILED_PRECONDITION", f"no metadata for signature {signature!r}: cannot shape an empty answer"
+            )
+        names = output_filter if output_filter is not None else sorted(outputs)
+        empty = {}
+        for name in names:
+            info = outputs.get(name)
+            if info is None:
+                raise ServingInvalidArgumentError("INVALID_ARGUMENT", f"signature {signature!r} has no output {name!r}")
+            if info.shape is None or any(dim is None for dim in info.shape[1:]):
+                raise ValueError(f"output {name!r} is {info.describe()}: its shape for an empty batch is unknown")
+            dtype = object if info.dtype == "string" else np.dtype(info.dtype)
+            empty[name] = np.empty((0, *info.shape[1:]), dtype=dtype)
+        return empty
 
     def _input_key(self, info: SignatureInfo | None, default: str, signature: str) -> str:
         if info is None:

@@ -55,6 +55,26 @@ def test_predict_matches_the_local_model(target, reference, images):
     _assert_same(out, reference(images))
 
 
+def test_an_empty_batch_gets_empty_outputs_equal_to_the_servers(server, target, images):
+    with ServingClient(target, MODEL) as client:
+        out = client.predict(images[:0])
+        assert {k: v.shape for k, v in out.items()} == {
+            "probabilities": (0, 10), "top_k_indices": (0, 3), "top_k_scores": (0, 3), "top_k_labels": (0, 3)
+        }
+        assert out["probabilities"].dtype == np.float32 and out["top_k_indices"].dtype == np.int32
+        assert set(client.predict_encoded([], output_filter=["top_k_scores"])) == {"top_k_scores"}
+    # What the server itself answers to an empty gRPC Predict (REST cannot express one).
+    grpc_target = target_of(server, "grpc")
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images[:0]))
+    with grpc.insecure_channel(grpc_target) as channel:
+        answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    for name, tensor in answer.outputs.items():
+        served = tf.make_ndarray(tensor)
+        assert served.shape == out[name].shape and served.dtype == out[name].dtype, name
+
+
 def test_big_batches_are_split_and_joined(target, reference, images):
     with ServingClient(target, MODEL, max_batch=2) as client:
         out = client.predict(images)

@@ -121,8 +121,8 @@ def test_predict_encoded_rejects_missing_files_and_single_items(tmp_path):
             client.predict_encoded([tmp_path / "missing.png"])
         with pytest.raises(ValueError, match="list"):
             client.predict_encoded(b"abc")
-        with pytest.raises(ValueError, match="non-empty batch"):
-            client.predict(np.zeros((0, 32, 32, 3), "float32"))
+        with pytest.raises(ValueError, match="expected a batch"):
+            client.predict(np.float32(3.0))
 
 
 @pytest.mark.parametrize(
