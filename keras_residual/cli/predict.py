@@ -88,7 +88,7 @@ def _credentials(args: argparse.Namespace) -> Any:
     rest = args.target.startswith(REST_SCHEMES)
     https = args.target.startswith("https://")
     if rest and args.tls and not https:
-        raise ValueError(f"--tls with a REST target needs an https:// URL, got --target {args.target!r}")
+        raise ValueError(f"--tls with a REST target needs an https:// URL; received --target {args.target!r}")
     if not (args.tls or args.ca_cert or https):
         return None
     root = None
@@ -100,7 +100,7 @@ def _credentials(args: argparse.Namespace) -> Any:
             raise ValueError(f"--ca-cert {args.ca_cert!r} cannot be read: {err.strerror}") from None
     if rest:
         if not https:
-            raise ValueError(f"--ca-cert with a REST target needs an https:// URL, got --target {args.target!r}")
+            raise ValueError(f"--ca-cert with a REST target needs an https:// URL; received --target {args.target!r}")
         import ssl
 
         return ssl.create_default_context(cadata=root.decode("ascii") if root else None)
@@ -114,7 +114,7 @@ def _client(args: argparse.Namespace, **extra: Any):
 
     credentials = _credentials(args)
     if args.max_message_mb <= 0:
-        raise ValueError(f"--max-message-mb must be positive, got {args.max_message_mb}")
+        raise ValueError(f"--max-message-mb must be positive; received --max-message-mb {args.max_message_mb}")
     return ServingClient(
         args.target,
         args.model,
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_residual.client import ServingError
 
     if args.batch < 1:
-        raise ValueError(f"--batch must be a positive integer, got {args.batch}")
+        raise ValueError(f"--batch must be a positive integer; received --batch {args.batch}")
     try:
         with _client(args, max_batch=args.batch) as client:
             outputs = client.predict_encoded(args.images, signature=args.signature)

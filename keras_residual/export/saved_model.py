@@ -192,9 +192,13 @@ def _check_backend() -> None:
 
 def _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels) -> None:
     if len(model.inputs or []) != 1:
-        raise ValueError(f"model must have exactly one image input, got {len(model.inputs or [])} inputs")
+        raise ValueError(
+            f"`model` must have exactly one image input; received a model with {len(model.inputs or [])} inputs."
+        )
     if len(model.outputs or []) != 1:
-        raise ValueError(f"model must have exactly one output, got {len(model.outputs or [])} outputs")
+        raise ValueError(
+            f"`model` must have exactly one output; received a model with {len(model.outputs or [])} outputs."
+        )
     _validation.check_int("top_k", top_k, 1)
     _validation.check_choice("resize", resize, _RESIZE_METHODS)
     precision.check_precision("compute_dtype", compute_dtype, precision.SAVED_MODEL_PRECISIONS)
@@ -232,13 +236,15 @@ def _plan(model, class_names, top_k, image_size, resize, max_pixels) -> ServingS
 def _prepare_base(base_path: str | os.PathLike) -> Path:
     base = Path(base_path)
     if base.exists() and not base.is_dir():
-        raise ValueError(f"base_path must be a directory, got the file {str(base)!r}")
+        raise ValueError(f"`base_path` must be a directory; received base_path={str(base)!r}, a file.")
     base.mkdir(parents=True, exist_ok=True)
     _atomic.remove_stale_temporaries(base)
     return base
 
 
-def _write_version(staging: Path, serving_model, spec: ServingSpec, config: dict, warmup: bool, model_name: str):
+def _write_version(
+    staging: Path, serving_model, spec: ServingSpec, config: dict, warmup: bool, model_name: str
+):
     """Write the SavedModel, its assets and warmup records into the staging directory."""
     build_archive(serving_model, spec).write_out(str(staging), verbose=False)
     assets = staging / contract.ASSETS_DIR
@@ -293,11 +299,11 @@ def _serving_size(
         (shape[1], shape[2], shape[3]) if channels_first else (shape[3], shape[1], shape[2])
     )
     if channels is None:
-        raise ValueError(f"model input must have a known number of channels, got input_shape {shape}")
+        raise ValueError(f"`model` must have a known number of input channels; received input_shape={shape}.")
     if image_size is not None:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
-            raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+            raise ValueError(f"`image_size` must be a positive int or (height, width); received image_size={image_size!r}.")
         if height is not None and width is not None and size != (height, width):
             raise ValueError(
                 f"image_size {size} does not match the model's fixed input size {(height, width)}"

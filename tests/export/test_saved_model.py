@@ -403,7 +403,7 @@ def test_bad_arguments_raise_value_error(tmp_path, kwargs, match):
 
 def test_base_path_that_is_a_file_is_rejected(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ValueError, match="base_path must be a directory"):
+    with pytest.raises(ValueError, match="`base_path` must be a directory"):
         export_saved_model(_tiny(), tmp_path / "file", warmup=False)
 
 
@@ -411,5 +411,5 @@ def test_multi_output_model_is_rejected(tmp_path):
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(inputs)
     model = keras.Model(inputs, [keras.layers.Dense(2)(x), keras.layers.Dense(3)(x)])
-    with pytest.raises(ValueError, match="exactly one output, got 2"):
+    with pytest.raises(ValueError, match="`model` must have exactly one output; received a model with 2 outputs"):
         export_saved_model(model, tmp_path)
