@@ -113,8 +113,9 @@ def resolve_precision(precision: str = "auto") -> str:
     that trained fastest there in the measurements recorded in :mod:`keras_residual.precision_table`
     (ties within 5% go to the policy with fewer numerical hazards; classes with no record get
     ``float32``). As recorded: ``mixed_bfloat16`` on TPUs and on GPUs with compute capability >= 8.0,
-    ``mixed_float16`` on 7.x, ``float32`` on older GPUs and on every CPU measured (ResNet-50 trains
-    0.73x as fast under ``mixed_bfloat16`` as in float32 on an AMX Xeon, 0.16x on an AVX2 EPYC).
+    ``mixed_float16`` on 7.x, ``float32`` on older GPUs and on every CPU measured (an AVX2 EPYC trains
+    ResNet-50 at 0.16x under ``mixed_bfloat16``; an AMX Xeon stepped 1.38x faster in bfloat16 but lost 0.55
+    points of digits accuracy in the recorded run, so float32 stays until a rerun shows equal accuracy).
     ``keras-residual bench --precision-probe`` measures your own model on your machine and says
     whether it disagrees. Any other value is checked and returned unchanged.
 
