@@ -42,7 +42,7 @@ def digits_resnet20():
     model.compile(
         keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True
     )
-    model.fit(x_train, y_train, batch_size=32, epochs=4, verbose=0)
+    model.fit(x_train, y_train, batch_size=64, epochs=3, verbose=0)
     accuracy = model.evaluate(x_val, y_val, verbose=0)[1]
     return model, accuracy
 

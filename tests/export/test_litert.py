@@ -5,7 +5,7 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from keras_residual import ResNet
 from keras_residual.cli import main
@@ -27,7 +27,11 @@ def litert_run(path, images):
 
 
 def tensor_dtypes(path) -> set[str]:
-    return {np.dtype(t["dtype"]).name for t in Interpreter(model_path=str(path)).get_tensor_details()}
+    """Dtypes of the tensors stored in the file (read without delegates, which repack weights)."""
+    plain = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    return {np.dtype(t["dtype"]).name for t in plain.get_tensor_details()}
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +85,15 @@ def test_mixed_float16_source_exports_its_float32_rebuild(tmp_path):
 
 @pytest.mark.slow
 def test_float16_and_dynamic_range_files_store_smaller_weights(tmp_path):
-    model = tiny_model()
+    model, _ = digits_resnet20()  # kernels of 1,024+ values: the converter leaves smaller ones in float32
     float16 = export_litert(model, tmp_path / "f16.tflite", quantize="float16")
     assert float16.tolerance == litert_module.FLOAT16_TOLERANCE and float16.op_counts["DEQUANTIZE"] > 0
-    dynamic = export_litert(model, tmp_path / "dyn.tflite", quantize="dynamic")
-    assert dynamic.tolerance is None and dynamic.heldout_images == 360
-    assert 0 <= dynamic.top1_agreement <= 1 and dynamic.calibration_images == 0
-    # Weights as stored: float16 tensors in one file, int8 tensors (float activations) in the other.
+    dynamic = export_litert(model, tmp_path / "dyn.tflite", quantize="dynamic", min_agreement=0.98)
+    assert dynamic.tolerance is None and dynamic.heldout_images == 360 and dynamic.calibration_images == 0
+    assert dynamic.top1_agreement >= 0.98, str(dynamic)
     assert "float16" in tensor_dtypes(float16.path) and "int8" not in tensor_dtypes(float16.path)
     assert "int8" in tensor_dtypes(dynamic.path) and "float16" not in tensor_dtypes(dynamic.path)
+    assert dynamic.file_size < float16.file_size
 
 
 @pytest.mark.slow
