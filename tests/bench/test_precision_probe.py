@@ -83,3 +83,10 @@ def test_cli_probe_on_a_saved_model(tmp_path, capsys):
         main([*argv, "--policies", "mixed_float16"]) == 2
     )  # a saved model is rebuilt in float32/bfloat16 only
     assert "mixed_float16 only with a preset" in capsys.readouterr().err
+
+
+def test_serving_dtype_from_recorded_serving_runs():
+    assert precision_table.serving_dtype("cpu-amx") == "bfloat16"  # 2.1x at batch 16, top-1 agreement kept
+    assert precision_table.serving_dtype("cpu-avx2") == "float32"  # no serving record: float32
+    for entry in precision_table.SERVING_MEASUREMENTS:
+        assert entry["accuracy_ok"] is True and entry["source"]
