@@ -127,6 +127,43 @@ def machine_lines(m: dict) -> list[str]:
     return lines
 
 
+def _efficiency_table(efficiency: list[dict]) -> list[str]:
+    out: list[str] = []
+    if efficiency:
+        out += [
+            "### Row 5: achieved GFLOP/s vs the FP32 matmul peak measured in the same rounds",
+            "",
+            "Achieved = images/s x FLOPs per image (2 x MACs forward; 6 x MACs for a training step).",
+            "",
+            "| row | configuration | ours GFLOP/s | anchor GFLOP/s | peak GFLOP/s | ours share of peak |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for row in efficiency:
+            out.append(
+                f"| {row['id']} | {row['title']} | {_num(row['achieved_gflops'])} | {_num(row.get('anchor_gflops'))} "
+                f"| {_num(row['peak_gflops'])} | {100 * row['ratio']:.0f}% |"
+            )
+        out.append("")
+    return out
+
+
+def _client_table(client) -> list[str]:
+    out: list[str] = []
+    if client:
+        out += ["### Client latency (ServingClient over gRPC vs the same signature in-process)", ""]
+        if isinstance(client, dict):
+            out += [f"Not measured: {client.get('status', client)}", ""]
+        else:
+            out += ["| name | batch | p50 ms | p99 ms | img/s |", "|---|---:|---:|---:|---:|"]
+            for r in client:
+                out.append(
+                    f"| {r['name']} | {r['batch']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                    f"| {r['img_per_s']:.1f} |"
+                )
+            out.append("")
+    return out
+
+
 def cpu_section(data: dict) -> list[str]:
     """The CPU suite: method, machine, models, the ratio table, efficiency and client-latency tables."""
     m = data["machine"]
@@ -180,34 +217,8 @@ def cpu_section(data: dict) -> list[str]:
         if data["mode"] == "full" and row_id not in have:
             out.append(f"| {row_id} | {title} | | | | | | | | not measured in this run | | |")
     out.append("")
-    if efficiency:
-        out += [
-            "### Row 5: achieved GFLOP/s vs the FP32 matmul peak measured in the same rounds",
-            "",
-            "Achieved = images/s x FLOPs per image (2 x MACs forward; 6 x MACs for a training step).",
-            "",
-            "| row | configuration | ours GFLOP/s | anchor GFLOP/s | peak GFLOP/s | ours share of peak |",
-            "|---|---|---:|---:|---:|---:|",
-        ]
-        for row in efficiency:
-            out.append(
-                f"| {row['id']} | {row['title']} | {_num(row['achieved_gflops'])} | {_num(row.get('anchor_gflops'))} "
-                f"| {_num(row['peak_gflops'])} | {100 * row['ratio']:.0f}% |"
-            )
-        out.append("")
-    client = data.get("client_latency")
-    if client:
-        out += ["### Client latency (ServingClient over gRPC vs the same signature in-process)", ""]
-        if isinstance(client, dict):
-            out += [f"Not measured: {client.get('status', client)}", ""]
-        else:
-            out += ["| name | batch | p50 ms | p99 ms | img/s |", "|---|---:|---:|---:|---:|"]
-            for r in client:
-                out.append(
-                    f"| {r['name']} | {r['batch']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                    f"| {r['img_per_s']:.1f} |"
-                )
-            out.append("")
+    out += _efficiency_table(efficiency)
+    out += _client_table(data.get("client_latency"))
     return out
 
 
