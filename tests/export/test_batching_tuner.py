@@ -2,6 +2,7 @@
 and on a tiny export the chosen batch beats batch 1 by >= 2x within the target (checked on the recording)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,23 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert main(["tune-batching", str(base), "--signature", "nope", "-o", str(tmp_path / "b.txt")]) == 2
     assert "`signature` must be one of" in capsys.readouterr().err
     assert not (tmp_path / "b.txt").exists()
+
+
+RECORDED = Path(__file__).resolve().parents[2] / "benchmarks" / "tune_batching"
+
+
+@pytest.mark.parametrize("record_path", sorted(RECORDED.glob("*.json")), ids=lambda p: p.stem)
+def test_recorded_resnet_measurements_replay(record_path):
+    """The acceptance check of issue 13 on the recorded resnet20_cifar curve: replaying the recording gives the
+    written parameters, the file parses, and the chosen batch is >= 2x batch 1 within the p99 target."""
+    record = json.loads(record_path.read_text())
+    params = choose_parameters(record)
+    assert params == record["parameters"]
+    by_batch = {p["batch"]: p for p in record["curve"]}
+    assert by_batch[params["max_batch_size"]]["img_per_s"] >= 2 * by_batch[1]["img_per_s"]
+    assert params["expected_p99_ms"] <= record["p99_target_ms"]
+    parsed = parse_serving_config(
+        record_path.with_name(f"{record_path.stem}_batching_parameters.txt"), "batching"
+    )
+    assert parsed.max_batch_size.value == params["max_batch_size"]
+    assert list(parsed.allowed_batch_sizes) == params["allowed_batch_sizes"]
