@@ -19,12 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
 import numpy as np
 
 from keras_residual._validation import check_int
+from keras_residual.hardware import describe
 from keras_residual.precision import TRAINING_PRECISIONS, check_precision, dtype_policy, resolve_precision
 from keras_residual.precision_table import TIE
 
@@ -83,7 +85,7 @@ def probe(
 
     Returns:
         ``{"rows": [{"policy", "img_per_s", "min", "max", "vs_float32"}], "auto", "fastest", "disagrees",
-        "batch", "steps"}``.
+        "batch", "steps", "machine", "load_average"}`` (``machine``: :func:`keras_residual.hardware.describe`).
 
     Raises:
         ValueError: neither or both of ``preset`` and ``model``, or a bad count or policy name.
@@ -114,7 +116,10 @@ def probe(
             start = time.perf_counter()
             steps_of[policy]()
             seconds[policy].append(time.perf_counter() - start)
-    return summarize(seconds, batch, resolve_precision("auto"))
+    report = summarize(seconds, batch, resolve_precision("auto"))
+    report["machine"] = describe()
+    report["load_average"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return report
 
 
 def summarize(seconds: dict[str, list[float]], batch: int, auto: str) -> dict:
