@@ -114,7 +114,7 @@ def resolve_precision(precision: str = "auto") -> str:
     (ties within 5% go to the policy with fewer numerical hazards; classes with no record get
     ``float32``). As recorded: ``mixed_bfloat16`` on TPUs and on GPUs with compute capability >= 8.0,
     ``mixed_float16`` on 7.x, ``float32`` on older GPUs and on every CPU measured (an AVX2 EPYC trains
-    ResNet-50 at 0.16x under ``mixed_bfloat16``; an AMX Xeon stepped 1.38x faster in bfloat16 but lost 0.55
+    ResNet-50 at 0.16x under ``mixed_bfloat16``; an AMX Xeon stepped 1.32x faster in bfloat16 but lost 0.55
     points of digits accuracy in the recorded run, so float32 stays until a rerun shows equal accuracy).
     ``keras-residual bench --precision-probe`` measures your own model on your machine and says
     whether it disagrees. Any other value is checked and returned unchanged.
