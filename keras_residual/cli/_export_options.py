@@ -36,3 +36,13 @@ def load_model(path: str):
     import keras_residual  # noqa: F401  (registers the package's layers and models for load_model)
 
     return keras.saving.load_model(model_path, compile=False)
+
+
+def check_arguments(args: argparse.Namespace) -> dict:
+    """The keyword arguments of the options `add_check_options` added, for ``export_litert``/``export_openvino``."""
+    return {
+        "calibration_data": args.calibration,
+        "verify": not args.no_verify,
+        "atol": args.atol,
+        "min_agreement": args.min_agreement,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_residual.cli._export_options import add_check_options, load_model
+from keras_residual.cli._export_options import add_check_options, check_arguments, load_model
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -52,16 +52,13 @@ def run(args: argparse.Namespace) -> int:
     """
     from keras_residual.export.litert import export_litert
 
-    model = load_model(args.model)
-    report = export_litert(
-        model,
-        args.output,
-        quantize=args.quantize,
-        calibration_data=args.calibration,
-        verify=not args.no_verify,
-        int8_io=args.int8_io,
-        atol=args.atol,
-        min_agreement=args.min_agreement,
+    print(
+        export_litert(
+            load_model(args.model),
+            args.output,
+            quantize=args.quantize,
+            int8_io=args.int8_io,
+            **check_arguments(args),
+        )
     )
-    print(report)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_residual.cli._export_options import add_check_options, load_model
+from keras_residual.cli._export_options import add_check_options, check_arguments, load_model
 from keras_residual.precision import OPENVINO_PRECISIONS
 
 
@@ -47,15 +47,9 @@ def run(args: argparse.Namespace) -> int:
     """
     from keras_residual.export.openvino import export_openvino
 
-    model = load_model(args.model)
-    report = export_openvino(
-        model,
-        args.output,
-        precision=args.precision,
-        calibration_data=args.calibration,
-        verify=not args.no_verify,
-        atol=args.atol,
-        min_agreement=args.min_agreement,
+    print(
+        export_openvino(
+            load_model(args.model), args.output, precision=args.precision, **check_arguments(args)
+        )
     )
-    print(report)
     return 0

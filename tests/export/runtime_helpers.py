@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -62,11 +63,31 @@ def unsupported_model():
     return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
 
-def kill_when_marked(code: str, target: Path, marker: Path, inspect=None) -> None:
-    """Run ``code`` in a child (argv: target, marker); SIGKILL it once it has written ``marker``.
+_HANGING_EXPORT = """
+import sys, time
+from pathlib import Path
+import keras
+from keras_residual.export import {module}
 
-    ``inspect()`` runs just before the kill, while the child is still mid-export.
+def hang(report, *args):
+    Path(sys.argv[2]).write_text("verifying")
+    time.sleep(120)
+
+{module}._verify = hang  # the file is written, not yet checked nor published
+inputs = keras.Input((8, 8, 3))
+x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+{module}.export_{module}(model, sys.argv[1])
+"""
+
+
+def kill_mid_export(module: str, target: Path, marker: Path, inspect=None) -> None:
+    """Run ``export_<module>`` of a tiny model to ``target`` in a child; SIGKILL it during verification.
+
+    The child writes ``marker`` when it reaches verification and then sleeps; ``inspect()`` runs
+    just before the kill, while the child is still mid-export.
     """
+    code = textwrap.dedent(_HANGING_EXPORT.format(module=module))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen(
         [sys.executable, "-c", code, str(target), str(marker)],

@@ -1,7 +1,5 @@
 """LiteRT export: parity in the ai-edge-litert interpreter, every preset family, quantization, refusals, atomicity."""
 
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from keras_residual.export import RuntimeExportError, export_litert
 from keras_residual.export import litert as litert_module
 from keras_residual.export.onnx_images import verification_images
 from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
-from tests.export.runtime_helpers import digits_resnet20, kill_when_marked, unsupported_model
+from tests.export.runtime_helpers import digits_resnet20, kill_mid_export, unsupported_model
 from tests.export.test_onnx import randomize_norm_statistics, tiny_model
 from tests.export.test_onnx_presets import PRESETS, SMALL
 
@@ -168,29 +166,9 @@ def test_failed_check_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    import keras
-    from keras_residual.export import litert
-
-    def hang(report, *args):
-        Path(sys.argv[2]).write_text("verifying")
-        time.sleep(120)
-
-    litert._verify = hang
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-    litert.export_litert(model, sys.argv[1])
-    """
-)
-
-
 def test_killed_export_leaves_nothing_at_the_target(tmp_path):
     target, marker = tmp_path / "out" / "model.tflite", tmp_path / "marker"
-    kill_when_marked(_CHILD, target, marker)
+    kill_mid_export("litert", target, marker)
     assert not target.exists()
     leftovers = list(target.parent.iterdir())
     assert [p.name.startswith(".tmp-model.tflite") for p in leftovers] == [True]  # hidden, complete file

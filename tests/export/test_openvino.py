@@ -1,7 +1,5 @@
 """OpenVINO IR export: parity in compile_model, every preset family, bfloat16 / NNCF INT8, refusals, atomicity."""
 
-import textwrap
-
 import keras
 import numpy as np
 import openvino as ov
@@ -14,7 +12,7 @@ from keras_residual.export import openvino as openvino_module
 from keras_residual.export.onnx_images import verification_images
 from keras_residual.export.openvino import compile_ir
 from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
-from tests.export.runtime_helpers import digits_resnet20, kill_when_marked, unsupported_model
+from tests.export.runtime_helpers import digits_resnet20, kill_mid_export, unsupported_model
 from tests.export.test_onnx import randomize_norm_statistics, tiny_model
 from tests.export.test_onnx_presets import PRESETS, SMALL
 
@@ -130,26 +128,6 @@ def test_failed_check_keeps_the_previous_pair_and_leaves_no_temporaries(tmp_path
     assert (first.path.read_bytes(), first.path.with_suffix(".bin").read_bytes()) == before
 
 
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    import keras
-    from keras_residual.export import openvino
-
-    def hang(report, *args):
-        Path(sys.argv[2]).write_text("verifying")
-        time.sleep(120)
-
-    openvino._verify = hang
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-    openvino.export_openvino(model, sys.argv[1])
-    """
-)
-
-
 def test_killed_export_leaves_nothing_at_the_target(tmp_path):
     target, marker = tmp_path / "out" / "model.xml", tmp_path / "marker"
 
@@ -157,7 +135,7 @@ def test_killed_export_leaves_nothing_at_the_target(tmp_path):
         staging = next(target.parent.glob(".tmp-model.xml-*"))
         assert (staging / "model.xml").is_file() and (staging / "model.bin").is_file()
 
-    kill_when_marked(_CHILD, target, marker, mid_export)
+    kill_mid_export("openvino", target, marker, mid_export)
     assert visible(target.parent) == []  # neither model.xml nor model.bin
 
 
