@@ -102,6 +102,7 @@ def export_litert(
     calibration, held_out = rc.calibration_for(
         report, calibration_data, size, quantize == "int8", verify and quantize in ("dynamic", "int8")
     )
+    path.parent.mkdir(parents=True, exist_ok=True)  # only once every argument passed
     with atomic_path(path) as tmp:
         _convert(source, report.output_names, tmp, quantize, int8_io, calibration)
         report.op_counts = op_counts(interpreter_class, tmp)

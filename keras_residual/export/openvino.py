@@ -100,6 +100,7 @@ def export_openvino(
     calibration, held_out = rc.calibration_for(
         report, calibration_data, size, precision == "int8", verify and precision != "float32"
     )
+    path.parent.mkdir(parents=True, exist_ok=True)  # only once every argument passed
     with staging_dir(path) as work:
         ov_model = convert(source, report.output_names, work / "keras.xml")
         if precision == "int8":

@@ -299,11 +299,10 @@ def check_common(verify, tolerance, min_agreement) -> tuple[float | None, float 
 
 
 def check_target(path, suffix: str) -> Path:
-    """Return ``path`` as a ``Path`` if it names a ``suffix`` file (not a directory); creates its parent."""
+    """Return ``path`` as a ``Path`` if it names a ``suffix`` file (not a directory)."""
     path = Path(path)
     if path.suffix != suffix or path.is_dir():
         fail("path", f"a {suffix} file path", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 

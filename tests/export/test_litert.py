@@ -155,6 +155,12 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, messag
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bad_argument_creates_no_folder(tmp_path):
+    with pytest.raises(ValueError):
+        export_litert(tiny_model(), tmp_path / "new" / "model.tflite", quantize="int4")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_check_leaves_nothing(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         assert any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())  # the file exists, hidden

@@ -113,6 +113,12 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, messag
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bad_argument_creates_no_folder(tmp_path):
+    with pytest.raises(ValueError):
+        export_openvino(tiny_model(), tmp_path / "new" / "model.xml", precision="fp8")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_check_keeps_the_previous_pair_and_leaves_no_temporaries(tmp_path, monkeypatch):
     model = tiny_model()
     first = export_openvino(model, tmp_path / "model.xml", verify=False)
