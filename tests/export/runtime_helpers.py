@@ -4,8 +4,10 @@
 
 Trained once per process (``functools.cache``): one basic block per stage, widths 8/16/32, 3 epochs,
 about 10 s on two cores. Held-out accuracy is checked so an INT8 agreement figure means something.
-Training is XLA-compiled: on this machine (TF 2.21, oneDNN, AMX Xeon) the same fit without XLA
-aborted with "double free or corruption" inside the TensorFlow runtime.
+Training is XLA-compiled: on this machine (TF 2.21, oneDNN on, AMX Xeon) the same fit without XLA
+aborted with heap corruption ("double free or corruption") at 16x16 inputs; it ran with oneDNN off
+(TF_ENABLE_ONEDNN_OPTS=0) and with full batches only, so the partial last batch (1,437 = 44 x 32 + 29)
+under oneDNN is the trigger.
 """
 
 import functools
