@@ -3,7 +3,7 @@
 `digits_resnet20`: a small resnet20_cifar trained on 8x8 digits (their native size) for the INT8 tests.
 
 Trained once per process (``functools.cache``): one basic block per stage, widths 8/16/32, 3 epochs,
-about 10 s on two cores. Held-out accuracy is checked so an INT8 agreement figure means something.
+about 20-30 s on two shared cores. Held-out accuracy is checked so an INT8 agreement figure means something.
 Training is XLA-compiled: on this machine (TF 2.21, oneDNN on, AMX Xeon) the same fit without XLA
 aborted with heap corruption ("double free or corruption") at 16x16 inputs; it ran with oneDNN off
 (TF_ENABLE_ONEDNN_OPTS=0) and with full batches only, so the partial last batch (1,437 = 44 x 32 + 29)
