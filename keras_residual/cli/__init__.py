@@ -23,8 +23,17 @@ TENSORFLOW_COMMANDS = frozenset({"train", "export", "bench", "tune-batching"})
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
-    from keras_residual.cli import bench, export_onnx, export_saved_model, info, predict, train, tune_batching
-    from keras_residual.cli import export_litert, export_openvino
+    from keras_residual.cli import (
+        bench,
+        export_litert,
+        export_onnx,
+        export_openvino,
+        export_saved_model,
+        info,
+        predict,
+        train,
+        tune_batching,
+    )
 
     parser = argparse.ArgumentParser(
         prog="keras-residual",
@@ -36,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.register(sub)
-    export = sub.add_parser("export", help="Export a trained model (SavedModel for TF Serving, or ONNX).")
+    export = sub.add_parser("export", help="Export a trained model (SavedModel for TF Serving, ONNX, LiteRT or OpenVINO).")
     export_sub = export.add_subparsers(dest="export_format", required=True, metavar="FORMAT")
     export_saved_model.register(export_sub)
     export_onnx.register(export_sub)

@@ -1,13 +1,14 @@
-"""Options and model loading shared by ``keras-residual export litert`` and ``export openvino``."""
+"""Options shared by ``keras-residual export onnx``, ``export litert`` and ``export openvino``."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from keras_residual.cli._runtime import load_keras_model
 
 
-def add_check_options(parser: argparse.ArgumentParser, atol_help: str, agreement_help: str) -> None:
-    """Add ``--calibration``, ``--no-verify``, ``--atol`` and ``--min-agreement`` to ``parser``."""
+def add_check_options(parser: argparse.ArgumentParser, atol_help: str, agreement_help: str | None = None) -> None:
+    """Add ``--calibration``, ``--no-verify``, ``--atol`` and (with ``agreement_help``) ``--min-agreement``."""
     parser.add_argument(
         "--calibration",
         default=None,
@@ -18,24 +19,13 @@ def add_check_options(parser: argparse.ArgumentParser, atol_help: str, agreement
         "--no-verify", action="store_true", help="skip the comparison with Keras on real images"
     )
     parser.add_argument("--atol", type=float, default=None, help=atol_help)
-    parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION", help=agreement_help)
+    if agreement_help is not None:
+        parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION", help=agreement_help)
 
 
 def load_model(path: str):
-    """Load a ``.keras`` file with the package's layers registered (no compile).
-
-    Raises:
-        ValueError: ``path`` is not an existing file.
-    """
-    model_path = Path(path)
-    if not model_path.is_file():
-        raise ValueError(f"`MODEL.keras` must be an existing file; received MODEL.keras={str(model_path)!r}.")
-
-    import keras
-
-    import keras_residual  # noqa: F401  (registers the package's layers and models for load_model)
-
-    return keras.saving.load_model(model_path, compile=False)
+    """Load ``MODEL.keras`` with the package's layers registered (one-line errors, see ``_runtime``)."""
+    return load_keras_model(path, "MODEL.keras")
 
 
 def check_arguments(args: argparse.Namespace) -> dict:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from keras_residual import precision
-from keras_residual.cli._runtime import CLIError, check_output_file, load_keras_model
+from keras_residual.cli._export_options import add_check_options, load_model
+from keras_residual.cli._runtime import CLIError, check_output_file
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -33,21 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quantize", choices=("int8",), default=None, help="static INT8 (QDQ, per-channel weights)"
     )
-    parser.add_argument(
-        "--calibration",
-        default=None,
-        metavar="digits|PATH",
-        help="INT8 calibration images: 'digits' (default) or a folder of images",
-    )
-    parser.add_argument(
-        "--no-verify", action="store_true", help="skip the comparison with Keras on real images"
-    )
-    parser.add_argument(
-        "--atol",
-        type=float,
-        default=None,
-        help="parity tolerance (default 1e-4 for float32, 1e-2 for float16)",
-    )
+    add_check_options(parser, "parity tolerance (default 1e-4 for float32, 1e-2 for float16)")
     parser.set_defaults(func=run)
     return parser
 
@@ -62,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None and args.quantize is None:
         raise CLIError("--calibration only applies with --quantize int8")
     check_output_file(args.output, "--output")
-    model = load_keras_model(args.model, "MODEL.keras")
+    model = load_model(args.model)
 
     from keras_residual.export.onnx import export_onnx  # needs TensorFlow and the onnx extra
 

@@ -94,7 +94,13 @@ def gif_canvas(encoded):
         def image():
             w, h = u16(pos + 5), u16(pos + 7)
             data_start = pos + 10 + color_table(byte(pos + 9)) + 1  # + the LZW minimum code size
-            return skip_sub_blocks(data_start), tf.maximum(width, w), tf.maximum(height, h), total + w * h, done
+            return (
+                skip_sub_blocks(data_start),
+                tf.maximum(width, w),
+                tf.maximum(height, h),
+                total + w * h,
+                done,
+            )
 
         def extension():
             return skip_sub_blocks(pos + 2), width, height, total, done
