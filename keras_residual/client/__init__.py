@@ -11,7 +11,7 @@ Every failure is a `ServingError` subclass carrying the gRPC status code (a REST
 status is mapped back to it) and TF Serving's own message. The package depends only on grpcio,
 protobuf and numpy (``pip install 'keras-residual[client]'``): it declares TF Serving's wire
 messages itself (`keras_residual.client.wire`) and imports neither TensorFlow, Keras nor
-``tensorflow_serving``.
+tensorflow-serving-api.
 
 Example:
     ```python

@@ -158,34 +158,34 @@ def _files() -> list[descriptor_pb2.FileDescriptorProto]:
         ]),
         _file("tensorflow/core/protobuf/error_codes.proto", "tensorflow.error", [],
               enums=[_enum("Code", _ERROR_CODES)]),
-        _file("tensorflow_serving/apis/model.proto", "tensorflow.serving", ["google/protobuf/wrappers.proto"], [
+        _file("tf_serving/apis/model.proto", "tensorflow.serving", ["google/protobuf/wrappers.proto"], [
             _message("ModelSpec", _field("name", 1, "string"),
                      _field("version", 2, ".google.protobuf.Int64Value", oneof=0),
                      _field("version_label", 4, "string", oneof=0), _field("signature_name", 3, "string"),
                      oneofs=["version_choice"]),
         ]),
-        _file("tensorflow_serving/apis/predict.proto", "tensorflow.serving",
-              ["tensorflow/core/framework/tensor.proto", "tensorflow_serving/apis/model.proto"], [
+        _file("tf_serving/apis/predict.proto", "tensorflow.serving",
+              ["tensorflow/core/framework/tensor.proto", "tf_serving/apis/model.proto"], [
             _message("PredictRequest", _field("model_spec", 1, spec),
                      _field("output_filter", 3, "string", repeated=True), maps=[("inputs", 2, "string", tensor)]),
             _message("PredictResponse", _field("model_spec", 2, spec), maps=[("outputs", 1, "string", tensor)]),
         ]),
-        _file("tensorflow_serving/apis/get_model_metadata.proto", "tensorflow.serving",
+        _file("tf_serving/apis/get_model_metadata.proto", "tensorflow.serving",
               ["google/protobuf/any.proto", "tensorflow/core/protobuf/meta_graph.proto",
-               "tensorflow_serving/apis/model.proto"], [
+               "tf_serving/apis/model.proto"], [
             _message("SignatureDefMap", maps=[("signature_def", 1, "string", ".tensorflow.SignatureDef")]),
             _message("GetModelMetadataRequest", _field("model_spec", 1, spec),
                      _field("metadata_field", 2, "string", repeated=True)),
             _message("GetModelMetadataResponse", _field("model_spec", 1, spec),
                      maps=[("metadata", 2, "string", ".google.protobuf.Any")]),
         ]),
-        _file("tensorflow_serving/apis/status.proto", "tensorflow.serving",
+        _file("tf_serving/apis/status.proto", "tensorflow.serving",
               ["tensorflow/core/protobuf/error_codes.proto"], [
             _message("StatusProto", _field("error_code", 1, "enum .tensorflow.error.Code"),
                      _field("error_message", 2, "string")),
         ]),
-        _file("tensorflow_serving/apis/get_model_status.proto", "tensorflow.serving",
-              ["tensorflow_serving/apis/model.proto", "tensorflow_serving/apis/status.proto"], [
+        _file("tf_serving/apis/get_model_status.proto", "tensorflow.serving",
+              ["tf_serving/apis/model.proto", "tf_serving/apis/status.proto"], [
             _message("GetModelStatusRequest", _field("model_spec", 1, spec)),
             _message("ModelVersionStatus", _field("version", 1, "int64"),
                      _field("state", 2, "enum .tensorflow.serving.ModelVersionStatus.State"),
