@@ -4,7 +4,7 @@ The names are Keras dtype-policy names plus two pure compute dtypes and ``"auto"
 
 | name | training | SavedModel | ONNX | meaning |
 |---|---|---|---|---|
-| ``auto`` | yes | yes | yes | the rule in :func:`resolve_precision` (training) / float32 (export) |
+| ``auto`` | yes | yes | yes | training: :func:`resolve_precision`; SavedModel: the measured serving dtype of this CPU class; ONNX: float32 |
 | ``float32`` | yes | yes | yes | float32 variables and compute |
 | ``mixed_float16`` | yes | no | yes (= ``float16``) | float32 variables, float16 compute |
 | ``mixed_bfloat16`` | yes | yes (= ``bfloat16``) | no | float32 variables, bfloat16 compute |
@@ -61,7 +61,8 @@ def check_precision(name: str, value: str, allowed: tuple[str, ...] = PRECISIONS
 def compute_dtype(precision: str) -> str:
     """The dtype a graph computes in for a precision name: ``"float32"``, ``"float16"`` or ``"bfloat16"``.
 
-    ``"auto"`` maps to ``"float32"`` (exports default to float32 on every machine measured so far).
+    ``"auto"`` maps to ``"float32"`` here; the SavedModel exporter resolves its own ``"auto"`` from
+    the serving measurements (``keras_residual.export.saved_model.auto_serving_dtype``).
 
     Example:
         ```python

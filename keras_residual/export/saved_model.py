@@ -31,7 +31,9 @@ from keras_residual.contract import (
 )
 from keras_residual.export.rebuild import rebuild_with_policy
 from keras_residual.export.serving_graph import ServingSpec, build_archive
+from keras_residual.hardware import detect_cpu
 from keras_residual.models import list_presets
+from keras_residual.precision_table import serving_dtype
 
 __all__ = [
     "CLASS_NAMES_FILE",
@@ -41,6 +43,7 @@ __all__ = [
     "SIGNATURE_BYTES",
     "SIGNATURE_IMAGES",
     "WARMUP_FILE",
+    "auto_serving_dtype",
     "export_saved_model",
     "next_version",
 ]
@@ -128,9 +131,12 @@ def export_saved_model(
         resize: ``tf.image.resize`` method for ``serving_bytes``: one of ``bilinear``, ``nearest``,
             ``bicubic``, ``area``, ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``.
         compute_dtype: a name from ``keras_residual.precision.SAVED_MODEL_PRECISIONS``:
-            ``"float32"`` or ``"auto"`` (default float32; a mixed-precision model is rebuilt under
-            float32 with the same weights) or ``"bfloat16"`` / ``"mixed_bfloat16"`` (a
-            ``mixed_bfloat16`` graph, for GPUs/TPUs).
+            ``"float32"`` (the default; a mixed-precision model is rebuilt under float32 with the
+            same weights), ``"bfloat16"`` / ``"mixed_bfloat16"`` (a ``mixed_bfloat16`` graph: GPUs,
+            TPUs and CPUs with AMX), or ``"auto"`` (:func:`auto_serving_dtype`: bfloat16 on AMX
+            CPUs, where it measured faster with accuracy kept, float32 elsewhere). The default stays
+            float32 because the exporting machine need not be the serving one, and an AVX2 server
+            runs a bfloat16 graph far slower.
         warmup: Write ``assets.extra/tf_serving_warmup_requests`` (needs tensorflow-serving-api).
         overwrite: Replace an existing version directory; otherwise an existing one is an error.
         max_pixels: Largest ``height * width`` an image header may claim in ``serving_bytes``
@@ -173,13 +179,24 @@ def export_saved_model(
             f"version {version} already exists at {target}; to replace it, overwrite it "
             "(overwrite=True; --overwrite on the command line)"
         )
-    dtype = precision.compute_dtype(compute_dtype)
+    dtype = auto_serving_dtype() if compute_dtype == "auto" else precision.compute_dtype(compute_dtype)
     serving_model = _serving_model(model, dtype)
     config = _export_config(model, serving_model, version=version, spec=plan, compute_dtype=dtype)
     with _atomic.staging_dir(target) as staging:
         _write_version(staging, serving_model, plan, config, warmup, model_name=base.name)
         _atomic.publish_dir(staging, target, overwrite)
     return target
+
+
+def auto_serving_dtype() -> str:
+    """What ``compute_dtype="auto"`` exports: the dtype measured fastest for serving on this CPU's class.
+
+    ``"bfloat16"`` on CPUs with AMX (a ResNet-50 SavedModel served 2.11x faster at batch 16, with
+    top-1 agreement kept on all 360 held-out digits), ``"float32"`` on every class without such a
+    measurement (``keras_residual.precision_table.serving_dtype``). It describes the exporting
+    machine: export on a machine of the kind that will serve, or name the dtype.
+    """
+    return serving_dtype(detect_cpu().device_class)
 
 
 def _check_backend() -> None:

@@ -342,6 +342,21 @@ def test_bfloat16_opt_in(tmp_path, classifier):
     session.session.close()
 
 
+@pytest.mark.parametrize(("flags", "expected"), [("avx2 fma", "float32"), ("avx512f avx512_bf16 amx_bf16", "bfloat16")])
+def test_auto_compute_dtype_follows_the_serving_measurements(tmp_path, classifier, monkeypatch, flags, expected):
+    from keras_residual import hardware
+    from keras_residual.export import saved_model
+
+    cpu = hardware.parse_cpuinfo(f"vendor_id : GenuineIntel\nmodel name : test\nflags : sse2 {flags}\n", cores=2)
+    monkeypatch.setattr(saved_model, "detect_cpu", lambda: cpu)
+    assert saved_model.auto_serving_dtype() == expected
+    path = export_saved_model(classifier, tmp_path, compute_dtype="auto", warmup=False)
+    config = json.loads((path / "assets" / "export_config.json").read_text())
+    assert config["precision"]["compute_dtype"] == expected
+    served = set(config["precision"]["served_policies"])
+    assert ("mixed_bfloat16" in served) == (expected == "bfloat16")
+
+
 def test_backbone_serves_features(tmp_path):
     backbone = _resnet(include_top=False, pooling="avg")
     with pytest.raises(ValueError, match="no classifier"):
