@@ -7,8 +7,15 @@ import argparse
 import importlib.metadata
 import json
 
+from keras_residual.cli._runtime import CLIError, start_tensorflow
+
 _EXTRAS = {
+    "tf": ("keras", "tensorflow", "tensorboard"),
+    "client": ("grpcio", "protobuf", "numpy"),
     "onnx": ("tf2onnx", "onnx", "onnxruntime", "onnxconverter-common"),
+    "litert": ("ai-edge-litert",),
+    "openvino": ("openvino",),
+    "nncf": ("nncf",),
     "serving": ("tensorflow-serving-api", "grpcio"),
     "data": ("scikit-learn", "pillow"),
     "torch": ("torch", "safetensors"),
@@ -36,21 +43,31 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def collect(gpus: bool = False) -> dict:
-    """Return what ``keras-residual info`` prints, as a dict (``gpus``: let TensorFlow report GPUs too)."""
-    import keras
+def collect(gpus: bool = False, verbose: bool = False) -> dict:
+    """Return what ``keras-residual info`` prints, as a dict (``gpus``: let TensorFlow report GPUs too).
 
+    Works in a client-only install too: Keras, its backend and the presets are then ``None``.
+    """
     from keras_residual import __version__
     from keras_residual.hardware import describe
-    from keras_residual.models import list_presets
 
+    try:
+        start_tensorflow(verbose)  # quiet unless verbose; raises CLIError without Keras
+    except CLIError:
+        keras_version = backend = presets = None
+    else:
+        import keras
+
+        from keras_residual.models import list_presets
+
+        keras_version, backend, presets = keras.__version__, keras.backend.backend(), list(list_presets())
     return {
         "keras_residual": __version__,
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
+        "keras": keras_version,
+        "backend": backend,
         "tensorflow": _version("tensorflow"),
         "extras": {extra: {dist: _version(dist) for dist in dists} for extra, dists in _EXTRAS.items()},
-        "presets": list(list_presets()),
+        "presets": presets,
         "hardware": describe(use_tensorflow=gpus),
     }
 
@@ -59,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the environment report."""
     from keras_residual.hardware import summary_lines
 
-    info = collect(gpus=args.gpus)
+    info = collect(gpus=args.gpus, verbose=getattr(args, "verbose", False))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -75,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
             else f"missing {', '.join(missing)} (pip install 'keras-residual[{extra}]')"
         )
         print(f"  extra [{extra}]: {state}")
-    print(f"presets ({len(info['presets'])}): {', '.join(info['presets'])}")
+    if info["presets"] is None:
+        print("presets: Keras is not installed (pip install 'keras-residual[tf]')")
+    else:
+        print(f"presets ({len(info['presets'])}): {', '.join(info['presets'])}")
     for line in summary_lines(info["hardware"]):
         print(line)
     return 0

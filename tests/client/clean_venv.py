@@ -10,7 +10,8 @@ Run from the full environment (``.venv/bin/python tests/client/clean_venv.py``);
 4. starts the stand-in server (gRPC and REST) here, on a tiny export, and runs ``venv_calls.py``
    inside the venv: predict, predict_encoded, status and metadata over both transports, compared
    with TensorFlow's answers computed here;
-5. runs ``keras-residual --version``, ``predict --target http://...`` and ``serving-status`` from
+5. runs ``keras-residual --version``, ``info`` (which reports Keras missing), ``train`` (one line
+   naming the ``tf`` extra, exit 2), ``predict --target http://...`` and ``serving-status`` from
    the venv.
 
 Prints the figures and exits non-zero on the first failure. Timings are printed, never asserted.
@@ -127,6 +128,13 @@ def run_client_checks(env_dir: Path, workdir: Path) -> dict:
         start = time.perf_counter()
         version = _run([cli, "--version"], env=clean_env, cwd=workdir).stdout.strip()
         version_s = time.perf_counter() - start
+        info = _run([cli, "info"], env=clean_env, cwd=workdir).stdout
+        if "Keras is not installed (pip install 'keras-residual[tf]')" not in info:
+            raise SystemExit(f"keras-residual info in the client-only venv:\n{info}")
+        train = subprocess.run([cli, "train"], capture_output=True, text=True, env=clean_env, cwd=workdir)
+        lines = train.stderr.strip().splitlines()
+        if train.returncode != 2 or len(lines) != 1 or "pip install 'keras-residual[tf]'" not in lines[0]:
+            raise SystemExit(f"keras-residual train without TensorFlow must be one line, exit 2: {train.stderr}")
         outputs = {}
         for transport, target in (("grpc", server.target), ("rest", server.rest_target)):
             predicted = _run([cli, "predict", "--target", target, "--model", MODEL, "--json", *images],
