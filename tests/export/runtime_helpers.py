@@ -90,9 +90,14 @@ def kill_mid_export(module: str, target: Path, marker: Path, inspect=None) -> No
     just before the kill, while the child is still mid-export.
     """
     code = textwrap.dedent(_HANGING_EXPORT.format(module=module))
+    kill_at_marker(code, [str(target), str(marker)], marker, inspect)
+
+
+def kill_at_marker(code: str, argv: list[str], marker: Path, inspect=None) -> None:
+    """Run ``python -c code *argv`` in a child; once it has written ``marker``, call ``inspect()`` and SIGKILL it."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen(
-        [sys.executable, "-c", code, str(target), str(marker)],
+        [sys.executable, "-c", code, *argv],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -100,8 +105,8 @@ def kill_mid_export(module: str, target: Path, marker: Path, inspect=None) -> No
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
-            assert child.poll() is None, "the exporting child exited early"
-            assert time.monotonic() < deadline, "the child never reached verification"
+            assert child.poll() is None, "the child exited before it wrote the marker"
+            assert time.monotonic() < deadline, "the child never wrote the marker"
             time.sleep(0.2)
         if inspect is not None:
             inspect()

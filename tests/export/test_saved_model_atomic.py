@@ -1,11 +1,6 @@
 """Versioned, atomic publication: next version, no overwrite by default, nothing visible after a crash."""
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import keras
@@ -14,6 +9,7 @@ import pytest
 from keras_residual import _atomic
 from keras_residual.export import saved_model
 from keras_residual.export.saved_model import export_saved_model, next_version
+from tests.export.runtime_helpers import kill_at_marker
 
 
 def _tiny():
@@ -105,26 +101,9 @@ _CHILD = textwrap.dedent(
 
 def test_killed_export_leaves_no_version_and_is_cleaned_up(tmp_path, model):
     base, marker = tmp_path / "base", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(base), str(marker)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert child.poll() is None, "the exporting child exited early"
-            assert time.monotonic() < deadline, "the child never reached the middle of the export"
-            time.sleep(0.2)
-        staging = Path(marker.read_text())
-        assert (staging / "saved_model.pb").exists()  # killed mid-export, after the graph was written
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    kill_at_marker(_CHILD, [str(base), str(marker)], marker)
+    staging = Path(marker.read_text())
+    assert (staging / "saved_model.pb").exists()  # killed mid-export, after the graph was written
     assert _visible(base) == []  # TF Serving polling base would see nothing
     assert _hidden(base) == [staging.name]
     # The next export removes the dead process's leftovers and takes version 1.
