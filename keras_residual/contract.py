@@ -26,9 +26,6 @@ OUTPUT_FEATURES = "features"
 CLASSIFIER_OUTPUTS = (OUTPUT_PROBABILITIES, OUTPUT_TOP_K_INDICES, OUTPUT_TOP_K_SCORES)
 """Outputs of a classifier export; :data:`OUTPUT_TOP_K_LABELS` is added when class names are known."""
 
-METHOD_PREDICT = "tensorflow/serving/predict"
-"""The method name of every signature the exporter writes."""
-
 # Files inside a version directory.
 CLASS_NAMES_FILE = "class_names.json"
 EXPORT_CONFIG_FILE = "export_config.json"
