@@ -31,7 +31,7 @@ DTYPES = ("float32", "bfloat16")
 def export_both(model, work: Path) -> dict:
     """Export ``model`` as a float32 and a bfloat16 SavedModel; return dtype -> :class:`SessionRunner`."""
     from keras_residual.export import export_saved_model
-    from keras_residual.export.batching import SessionRunner
+    from keras_residual.serving.batching import SessionRunner
 
     runners = {}
     for dtype in DTYPES:

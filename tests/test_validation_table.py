@@ -12,10 +12,10 @@ import pytest
 from keras_residual import datasets
 from keras_residual.export import export_onnx, export_saved_model, rebuild_with_policy
 from keras_residual.export.onnx_images import calibration_split
-from keras_residual.export.serving_config import parse_serving_config, update_models_config
 from keras_residual.layers import DropPath, Residual, ResidualBlock, SqueezeExcite
 from keras_residual.models import ImagePreprocessing, ResNet, count_macs, feature_model
 from keras_residual.models.presets import preset_config
+from keras_residual.serving.serving_config import parse_serving_config, update_models_config
 from keras_residual.training import Recipe, train
 from keras_residual.training.data import from_arrays, load_dataset
 from keras_residual.training.image_folder import load_image_folder

@@ -96,10 +96,10 @@ def command(args: argparse.Namespace, folder: Path) -> list[str]:
 
 
 def precision_probe(args: argparse.Namespace) -> int:
-    """Run :func:`keras_residual.precision_probe.probe` for the parsed flags and print its report."""
+    """Run :func:`keras_residual.training.precision_probe.probe` for the parsed flags and print its report."""
     import json
 
-    from keras_residual.precision_probe import CANDIDATES, format_probe, probe
+    from keras_residual.training.precision_probe import CANDIDATES, format_probe, probe
 
     model = None
     if args.model is not None:

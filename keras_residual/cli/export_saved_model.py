@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"exported {args.model} -> {path}")
     if args.serving_config is not None:
-        from keras_residual.export.serving_config import update_models_config
+        from keras_residual.serving.serving_config import update_models_config
 
         name = args.model_name or args.base_path.resolve().name
         server_path = args.serving_base_path or f"/models/{name}"

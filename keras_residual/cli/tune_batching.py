@@ -49,7 +49,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Measure, choose, write, print; returns the exit code (bad input raises ValueError)."""
-    from keras_residual.export.batching import format_table, plot_curve, tune_batching
+    from keras_residual.serving.batching import format_table, plot_curve, tune_batching
 
     result = tune_batching(
         args.export_dir,

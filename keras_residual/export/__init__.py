@@ -3,9 +3,9 @@
 from keras_residual.export.litert import export_litert
 from keras_residual.export.onnx import ExportReport, OnnxExportError, export_onnx  # O
 from keras_residual.export.openvino import export_openvino
-from keras_residual.export.rebuild import rebuild_with_policy  # S
 from keras_residual.export.runtime_check import RuntimeExportError, RuntimeExportReport
 from keras_residual.export.saved_model import export_saved_model  # S
+from keras_residual.models.rebuild import rebuild_with_policy  # S
 
 __all__ = [
     "ExportReport",

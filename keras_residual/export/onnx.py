@@ -28,7 +28,7 @@ from keras_residual import contract, precision
 from keras_residual._atomic import atomic_path, staging_dir
 from keras_residual._validation import check_bool, check_choice, check_int, check_positive_float, fail
 from keras_residual.export import onnx_images, onnx_quantize
-from keras_residual.export.rebuild import rebuild_with_policy
+from keras_residual.models.rebuild import rebuild_with_policy
 
 INPUT_NAME = contract.INPUT_IMAGES
 PRECISIONS = precision.ONNX_PRECISIONS

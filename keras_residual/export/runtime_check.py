@@ -152,7 +152,7 @@ def prepare_source(model):
     names = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)}
     rebuilt = not names <= {"float32"}
     if rebuilt:
-        from keras_residual.export.rebuild import rebuild_with_policy
+        from keras_residual.models.rebuild import rebuild_with_policy
 
         model = rebuild_with_policy(model, "float32")
     height, width = (DEFAULT_IMAGE_SIZE if d is None else int(d) for d in shape[1:3])

@@ -29,10 +29,10 @@ from keras_residual.contract import (
     SIGNATURE_IMAGES,
     WARMUP_FILE,
 )
-from keras_residual.export.rebuild import rebuild_with_policy
 from keras_residual.export.serving_graph import ServingSpec, build_archive
 from keras_residual.hardware import detect_cpu
 from keras_residual.models import list_presets
+from keras_residual.models.rebuild import rebuild_with_policy
 from keras_residual.precision_table import serving_dtype
 
 __all__ = [

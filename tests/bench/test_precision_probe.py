@@ -7,7 +7,7 @@ import pytest
 
 from keras_residual import precision_table
 from keras_residual.cli import main
-from keras_residual.precision_probe import format_probe, probe, summarize
+from keras_residual.training.precision_probe import format_probe, probe, summarize
 
 
 def _m(device, policy, value, kind="measured", accuracy_ok=None):

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 from keras_residual.cli import export_saved_model as command
-from keras_residual.export.serving_config import parse_serving_config
+from keras_residual.serving.serving_config import parse_serving_config
 
 
 def _parse(argv):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_residual.export.rebuild import rebuild_with_policy
+from keras_residual.models.rebuild import rebuild_with_policy
 
 
 def _tiny(policy: str = "float32", name: str = "tiny") -> keras.Model:

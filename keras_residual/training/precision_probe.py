@@ -11,7 +11,7 @@ whether the measurement disagrees (another policy more than 5% faster than ``aut
 Example:
     ```python
     # skip-test: builds and trains a ResNet under three policies
-    from keras_residual.precision_probe import format_probe, probe
+    from keras_residual.training.precision_probe import format_probe, probe
 
     print(format_probe(probe(preset="resnet20_cifar", image_size=32, batch=64, steps=5)))
     ```
@@ -36,13 +36,13 @@ CANDIDATES = tuple(p for p in TRAINING_PRECISIONS if p != "auto")
 
 def _model_for(policy: str, preset: str | None, model, image_size: int, num_classes: int):
     if preset is not None:
-        from keras_residual import ResNet
+        from keras_residual.models import ResNet
 
         with dtype_policy(policy):
             return ResNet.from_preset(
                 preset, input_shape=(image_size, image_size, 3), num_classes=num_classes
             )
-    from keras_residual.export.rebuild import rebuild_with_policy
+    from keras_residual.models.rebuild import rebuild_with_policy
 
     if policy == "mixed_float16":
         raise ValueError(

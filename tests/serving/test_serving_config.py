@@ -8,7 +8,7 @@ import tensorflow as tf
 import yaml
 
 from keras_residual.export.saved_model import WARMUP_BATCH
-from keras_residual.export.serving_config import parse_serving_config, update_models_config
+from keras_residual.serving.serving_config import parse_serving_config, update_models_config
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"
 

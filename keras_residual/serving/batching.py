@@ -24,7 +24,7 @@ instead of guessing:
 Example:
     ```python
     # skip-test: measures a real export for minutes
-    from keras_residual.export.batching import tune_batching
+    from keras_residual.serving.batching import tune_batching
 
     result = tune_batching("exports/digits", "serving/batching_parameters.txt", p99_ms=50)
     print(result.parameters["max_batch_size"], result.parameters["batch_timeout_micros"])

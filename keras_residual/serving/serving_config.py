@@ -99,7 +99,7 @@ def parse_serving_config(path: str | os.PathLike, kind: str):
     Example:
         ```python
         from pathlib import Path
-        from keras_residual.export.serving_config import parse_serving_config
+        from keras_residual.serving.serving_config import parse_serving_config
 
         Path("monitoring.config").write_text('prometheus_config { enable: true path: "/metrics" }')
         assert parse_serving_config("monitoring.config", "monitoring").prometheus_config.enable
@@ -150,7 +150,7 @@ def update_models_config(
 
     Example:
         ```python
-        from keras_residual.export.serving_config import update_models_config, parse_serving_config
+        from keras_residual.serving.serving_config import update_models_config, parse_serving_config
 
         update_models_config("models.config", "digits", "/models/digits", 1)
         update_models_config("models.config", "digits", "/models/digits", 2)

@@ -107,7 +107,7 @@ def rebuild_with_policy(model: keras.Model, compute_dtype: str = "float32") -> k
     Example:
         ```python
         import keras
-        from keras_residual.export.rebuild import rebuild_with_policy
+        from keras_residual.models.rebuild import rebuild_with_policy
 
         keras.mixed_precision.set_dtype_policy("mixed_float16")
         inputs = keras.Input((8, 8, 3))

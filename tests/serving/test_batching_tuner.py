@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from keras_residual.cli import main
-from keras_residual.export.batching import (
+from keras_residual.export.saved_model import WARMUP_BATCH
+from keras_residual.serving.batching import (
     CURVE_JSON,
     batch_sizes,
     choose_parameters,
@@ -15,8 +16,7 @@ from keras_residual.export.batching import (
     format_table,
     render_parameters,
 )
-from keras_residual.export.saved_model import WARMUP_BATCH
-from keras_residual.export.serving_config import parse_serving_config
+from keras_residual.serving.serving_config import parse_serving_config
 from tests.client.tiny_export import write_tiny_export
 
 
