@@ -11,7 +11,9 @@ from keras_residual.layers._common import check_data_format
 # torchvision / timm ImageNet statistics on 0..1 pixels (RGB).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MODES = ("unit", "imagenet")
+# keras.applications "caffe" mode: BGR channel means on 0..255 pixels (ResNet50/101/152 v1 weights).
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+MODES = ("unit", "imagenet", "caffe", "tf")
 
 
 @keras.saving.register_keras_serializable(package="keras_residual")
@@ -21,12 +23,15 @@ class ImagePreprocessing(keras.layers.Layer):
     * ``mode="unit"``: ``x / 255`` (0..1).
     * ``mode="imagenet"``: ``(x / 255 - mean) / std`` with the torchvision ImageNet mean and std,
       per channel (what torchvision and timm checkpoints expect).
+    * ``mode="caffe"``: RGB to BGR, then the ImageNet BGR mean subtracted, no scaling
+      (``keras.applications.resnet.preprocess_input``: the keras.applications v1 weights).
+    * ``mode="tf"``: ``x / 127.5 - 1`` (``keras.applications.resnet_v2.preprocess_input``).
 
     It has no weights; it always computes in float32 (raw pixels need the range), and the next
     layer casts to the model's compute dtype.
 
     Args:
-        mode: ``"unit"`` or ``"imagenet"``.
+        mode: ``"unit"``, ``"imagenet"``, ``"caffe"`` or ``"tf"``.
         data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
             ``keras.config.image_data_format()``.
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ...).
@@ -47,10 +52,16 @@ class ImagePreprocessing(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
+        shape = (1, 1, 1, 3) if self.data_format == "channels_last" else (1, 3, 1, 1)
+        if self.mode == "tf":
+            return ops.cast(inputs, "float32") / 127.5 - 1.0
+        if self.mode == "caffe":
+            axis = -1 if self.data_format == "channels_last" else 1
+            bgr = ops.flip(ops.cast(inputs, "float32"), axis=axis)
+            return bgr - ops.reshape(ops.convert_to_tensor(CAFFE_BGR_MEAN, "float32"), shape)
         x = ops.cast(inputs, "float32") / 255.0
         if self.mode == "unit":
             return x
-        shape = (1, 1, 1, 3) if self.data_format == "channels_last" else (1, 3, 1, 1)
         mean = ops.reshape(ops.convert_to_tensor(IMAGENET_MEAN, "float32"), shape)
         std = ops.reshape(ops.convert_to_tensor(IMAGENET_STD, "float32"), shape)
         return (x - mean) / std

@@ -60,6 +60,14 @@ PRESETS = {
         "description": "ResNet-50 v1: stride on the first 1x1 conv, as keras.applications.ResNet50.",
         "config": _imagenet(_DEPTH_34_50, stride_on="1x1"),
     },
+    "resnet101_v1": {
+        "description": "ResNet-101 v1: stride on the first 1x1 conv, as keras.applications.ResNet101.",
+        "config": _imagenet(_DEPTH_101, stride_on="1x1"),
+    },
+    "resnet152_v1": {
+        "description": "ResNet-152 v1: stride on the first 1x1 conv, as keras.applications.ResNet152.",
+        "config": _imagenet(_DEPTH_152, stride_on="1x1"),
+    },
     "resnet50d": {
         "description": "ResNet-50-D: three-conv deep stem (ResNet-C) and average-pool shortcut (ResNet-D), timm layout.",
         "config": _imagenet(_DEPTH_34_50, stem="deep", stem_width=32, shortcut="avg_down"),

@@ -24,12 +24,14 @@ from keras_residual.models.features import feature_model
 from keras_residual.models.keras_applications import convert_keras_application
 from keras_residual.models.preprocessing import ImagePreprocessing
 from keras_residual.models.presets import preset_config
+from keras_residual.models.pretrained import load_pretrained
 from keras_residual.models.stages import DOWNSAMPLE_POSITIONS, OUTPUT_STRIDES, block_specs
 from keras_residual.models.stem import STEM_STRIDES, STEMS, apply_stem
 from keras_residual.models.torch_checkpoint import load_torch_checkpoint
+from keras_residual.weights import get_weights
 
 POOLINGS = (None, "avg", "max")
-PREPROCESSINGS = (None, "unit", "imagenet")
+PREPROCESSINGS = (None, "unit", "imagenet", "caffe", "tf")
 HEAD_LAYERS = ("avg_pool", "max_pool", "predictions")
 CONFIG_KEYS = (
     "stage_blocks",
@@ -136,9 +138,11 @@ def _check_head_and_input(config):
     data_format = config["data_format"] = check_data_format(config["data_format"])
     input_shape = config["input_shape"] = _check_input_shape(config["input_shape"], data_format)
     channels = input_shape[-1] if data_format == "channels_last" else input_shape[0]
-    if config["preprocessing"] == "imagenet" and channels != 3:
+    if config["preprocessing"] in ("imagenet", "caffe") and channels != 3:
         fail(
-            "preprocessing", f"None or 'unit' for {channels} input channels ('imagenet' needs 3)", "imagenet"
+            "preprocessing",
+            f"None, 'unit' or 'tf' for {channels} input channels ('imagenet' and 'caffe' need 3)",
+            config["preprocessing"],
         )
     try:
         config["head_dtype"] = keras.dtype_policies.get(config["head_dtype"]).name
@@ -260,8 +264,10 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
         pooling: ``"avg"``, ``"max"`` or ``None`` (backbone only; with ``include_top`` it must not
             be None).
         input_shape: ``(H, W, C)``; H and W may be None. Default ``(None, None, 3)``.
-        preprocessing: ``None`` (the caller normalizes), ``"unit"`` (x / 255) or ``"imagenet"``
-            (torchvision mean/std on x / 255): raw 0..255 pixels in.
+        preprocessing: ``None`` (the caller normalizes), ``"unit"`` (x / 255), ``"imagenet"``
+            (torchvision mean/std on x / 255), ``"caffe"`` (BGR minus the ImageNet mean, the
+            keras.applications v1 weights) or ``"tf"`` (x / 127.5 - 1, the keras.applications v2
+            weights): raw 0..255 pixels in.
         classifier_activation: activation of the classifier (``"softmax"``, ``None`` for logits).
         head_dtype: dtype the pooling and classifier compute in (float32 under mixed precision).
         norm_momentum: BatchNorm momentum (0.9, the torch convention).
@@ -370,23 +376,37 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
     # ----------------------------------------------------------------- presets
     @classmethod
     def from_preset(cls, name, weights=None, **overrides):
-        """Build a named preset, optionally loading weights from a local file.
+        """Build a named preset, optionally with pretrained weights (by name) or from a local file.
 
         Args:
             name: a name from :func:`~keras_residual.models.list_presets`.
-            weights: ``None`` (random init) or a path: a torchvision/timm checkpoint (``.pth``,
-                ``.pt``, ``.bin`` read with torch; ``.safetensors`` read without torch) or a Keras
-                weights file (``.weights.h5``).
+            weights: ``None`` (random init); ``"imagenet"`` (the preset's best published ImageNet
+                set, see :func:`keras_residual.weights.list_weights`); a weight set's name
+                (``"torchvision_v1"``, or qualified ``"resnet50.torchvision_v1"``), downloaded into
+                the cache and checked against the publisher's hash; or a path: a torchvision/timm
+                checkpoint (``.pth``, ``.pt``, ``.bin`` read with torch; ``.safetensors`` read
+                without torch) or a Keras weights file (``.weights.h5``). A string with a path
+                separator or one of those suffixes is a path.
             **overrides: constructor arguments replacing the preset's (``input_shape``,
                 ``num_classes``, ``include_top``, ``preprocessing``, ``dtype``, ...).
+
+        With named weights the model's ``preprocessing`` defaults to the set's normalization (raw
+        0..255 pixels in) and ``num_classes`` to the set's; with another ``num_classes`` the
+        backbone is pretrained and the classifier fresh (fine-tuning). When the classifier comes
+        from the weights, ``model.pretrained_weights`` is the
+        :class:`~keras_residual.weights.WeightSet` (its ``class_names`` and ``transforms``).
 
         Returns:
             A ``ResNet`` named ``name`` unless ``name=`` is overridden.
 
         Raises:
             ValueError: unknown preset (the message lists the valid names), unknown override,
-                unsupported weights file, or a checkpoint that does not fit the model (the message
-                names the first missing or mismatched tensor and both shapes).
+                unsupported weights file, a checkpoint that does not fit the model (the message
+                names the first missing or mismatched tensor and both shapes), an unknown weights
+                name (the message lists the names known for the preset), weights for another
+                preset (the message names it), or a download whose hash differs.
+            OSError: named weights are neither cached nor downloadable (the message names the
+                URL, ``KERAS_RESIDUAL_WEIGHTS_MIRROR`` and ``keras-residual weights download``).
 
         Example:
 
@@ -401,10 +421,16 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
             raise ValueError(
                 f"Unknown ResNet argument(s) {unknown} for preset {name!r}. Allowed: {sorted(allowed)}."
             )
+        entry = get_weights(weights, name) if _is_weights_name(weights) else None
+        if entry is not None:
+            config.update(entry.overrides)
+            config.update(preprocessing=entry.transforms.mode, num_classes=entry.num_classes)
         config.update(overrides)
         config.setdefault("name", name)
         model = cls(**config)
-        if weights is not None:
+        if entry is not None:
+            load_pretrained(model, entry)
+        elif weights is not None:
             _load_weights_file(model, weights)
         return model
 
@@ -456,6 +482,17 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
     def replace_head(self, num_classes, classifier_activation=None):
         """A new model with these backbone weights and a fresh classifier; see :func:`finetune.replace_head`."""
         return finetune.replace_head(self, num_classes, classifier_activation)
+
+
+_WEIGHTS_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5")
+
+
+def _is_weights_name(weights):
+    """True for a registry name ("imagenet", "torchvision_v2"): a string that cannot be a weights path."""
+    if not isinstance(weights, str) or not weights:
+        return False
+    looks_like_path = "/" in weights or os.sep in weights or weights.lower().endswith(_WEIGHTS_FILE_SUFFIXES)
+    return not looks_like_path and not os.path.exists(weights)
 
 
 def _load_weights_file(model, weights):
