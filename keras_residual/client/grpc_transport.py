@@ -2,6 +2,10 @@
 
 Requests are the package's own wire messages (`keras_residual.client.wire`) sent on upstream's
 method paths with generic unary-unary stubs; retries on UNAVAILABLE are gRPC's own retry policy.
+A target naming several replicas (``"ipv4:10.0.0.1:8500,10.0.0.2:8500"``, or ``"dns:///svc.ns:8500"``
+resolving to several pod addresses behind a headless Service) is balanced per call by gRPC's own
+``round_robin`` policy, set in the channel's service config; a retry is a new pick, so it goes to a
+replica whose connection is up.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from keras_residual.client.tensors import to_numpy, to_tensor_proto
 from keras_residual.client.transport import CLIENT_EXTRA, INITIAL_BACKOFF_S, MAX_BACKOFF_S, CallOptions
 
 MAX_GRPC_ATTEMPTS = 5  # gRPC caps retryPolicy.maxAttempts at 5
+LOAD_BALANCING = ("round_robin", "pick_first")
+"""gRPC's built-in policies: ``round_robin`` spreads calls over every reachable address the target
+resolves to; ``pick_first`` sends everything to the first reachable one (gRPC's default)."""
 
 
 def channel_options(
-    max_message_bytes: int = 64 * 1024 * 1024, retries: int = 3, wait_for_ready: bool = False
+    max_message_bytes: int = 64 * 1024 * 1024,
+    retries: int = 3,
+    wait_for_ready: bool = False,
+    load_balancing: str = "round_robin",
 ) -> list[tuple[str, Any]]:
-    """The gRPC channel options of the client (message sizes, retry service config, reconnect backoff)."""
+    """The gRPC channel options of the client (message sizes, service config with the load-balancing
+    and retry policies, reconnect backoff)."""
     method_config: dict[str, Any] = {
         "name": [
             {"service": "tensorflow.serving.PredictionService"},
@@ -44,7 +55,10 @@ def channel_options(
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.enable_retries", 1 if retries > 0 else 0),
-        ("grpc.service_config", json.dumps({"methodConfig": [method_config]})),
+        (
+            "grpc.service_config",
+            json.dumps({"loadBalancingConfig": [{load_balancing: {}}], "methodConfig": [method_config]}),
+        ),
         # gRPC only retries a call whose request it still holds: keep whole requests.
         ("grpc.per_rpc_retry_buffer_size", max_message_bytes),
         # Reconnect quickly after a server restart (the default backoff grows to 120 s).
@@ -57,7 +71,8 @@ class GrpcTransport:
     """Calls over one gRPC channel (thread-safe; one channel multiplexes concurrent calls).
 
     Args:
-        options: the client's `CallOptions`; ``options.target`` is ``host:port``.
+        options: the client's `CallOptions`; ``options.target`` is ``host:port`` or any gRPC target
+            URI (``ipv4:A:P,B:P``, ``dns:///name:port``), balanced by ``options.load_balancing``.
         credentials: ``grpc.ssl_channel_credentials(...)`` for TLS, or None for plaintext.
     """
 
@@ -75,7 +90,9 @@ class GrpcTransport:
             )
         self._grpc = grpc
         self.options = options
-        opts = channel_options(options.max_message_bytes, options.retries, options.wait_for_ready)
+        opts = channel_options(
+            options.max_message_bytes, options.retries, options.wait_for_ready, options.load_balancing
+        )
         if credentials is None:
             self._channel = grpc.insecure_channel(options.target, options=opts)
         else:

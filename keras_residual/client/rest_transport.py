@@ -5,19 +5,18 @@ Paths are TF Serving's: ``POST /v1/models/NAME[/versions/N | /labels/L]:predict`
 ``GET /v1/models/NAME[...]/metadata`` and ``GET /v1/models/NAME[...]`` (status). Errors are
 ``{"error": "..."}`` with an HTTP status that `code_from_http` maps back to the gRPC code.
 
-Connections are kept alive in a small pool (one per concurrent caller). Each call has one deadline
-(``timeout``) over its attempts; a refused connection or a 503 answer is retried ``retries`` times
-with jittered exponential backoff (with ``wait_for_ready``, a refused connection is retried until
-the deadline). TLS is an ``ssl.SSLContext`` (the system's trust store by default for ``https``).
+Connections are kept alive in a small pool per base URL (one per concurrent caller). Each call has
+one deadline (``timeout``) over its attempts; a refused connection or a 503 answer is retried
+``retries`` times (with ``wait_for_ready``, a refused connection is retried until the deadline):
+at once on another replica that is up when the client was given several base URLs, else after a
+jittered exponential backoff. TLS is an ``ssl.SSLContext`` (the system's trust store by default
+for ``https``).
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-import queue
-import socket
 import ssl
 import time
 import urllib.parse
@@ -30,137 +29,79 @@ from google.protobuf import json_format
 from keras_residual.client import wire
 from keras_residual.client.errors import code_from_http
 from keras_residual.client.metadata import TensorInfo
+from keras_residual.client.rest_replicas import Endpoint, Replicas, Unreachable, parse_base_url
 from keras_residual.client.tensors import decode_strings, numpy_dtype
 from keras_residual.client.transport import CallOptions, backoff_seconds
 
-_JSON = {"Content-Type": "application/json", "Accept": "application/json"}
-
-
-class _Unreachable(Exception):
-    """No HTTP answer: the connection was refused, reset or closed."""
-
 
 class RestTransport:
-    """Calls to TF Serving's REST API at an ``http://`` or ``https://`` base URL (thread-safe).
+    """Calls to TF Serving's REST API at one or more ``http://`` / ``https://`` base URLs (thread-safe).
 
     Args:
         options: the client's `CallOptions`; ``options.target`` is the base URL (a path prefix,
-            as behind a gateway, is kept).
+            as behind a gateway, is kept), or ``options.urls`` the base URLs of several replicas,
+            balanced by ``options.load_balancing`` (see `keras_residual.client.rest_replicas`).
         credentials: an ``ssl.SSLContext`` for ``https`` (default: ``ssl.create_default_context()``).
     """
 
     name = "rest"
 
     def __init__(self, options: CallOptions, credentials: Any = None):
-        parts = urllib.parse.urlsplit(options.target)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                "`target` must be 'host:port' (gRPC) or 'http(s)://host:port' (REST); "
-                f"received target={options.target!r}"
-            )
+        urls = options.urls or (options.target,)
         if credentials is not None and not isinstance(credentials, ssl.SSLContext):
             raise ValueError(
                 f"`credentials` must be an ssl.SSLContext for a REST target; received credentials={credentials!r}"
             )
-        if credentials is not None and parts.scheme != "https":
-            raise ValueError(
-                f"`credentials` (TLS) needs an https:// target; received target={options.target!r}"
-            )
+        schemes = {parse_base_url(url, credentials).scheme for url in urls}
         self.options = options
-        self._https = parts.scheme == "https"
-        self._context = credentials or (ssl.create_default_context() if self._https else None)
-        self._host = parts.hostname
-        self._port = parts.port
-        self._prefix = parts.path.rstrip("/")
-        self._idle: queue.LifoQueue = queue.LifoQueue()
+        context = credentials or (ssl.create_default_context() if "https" in schemes else None)
+        self._replicas = Replicas([Endpoint(url, options, context) for url in urls], options.load_balancing)
         self._closed = False
-
-    # ------------------------------------------------------------------ connections
-    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
     def close(self) -> None:
         """Close the idle connections; later calls fail."""
         self._closed = True
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
-
-    def _exchange(self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None):
-        conn.request(method, self._prefix + path, body=body, headers=_JSON)
-        response = conn.getresponse()
-        limit = self.options.max_message_bytes
-        length = response.getheader("Content-Length")
-        if length is not None and int(length) > limit:
-            conn.close()
-            raise self.options.error(
-                "RESOURCE_EXHAUSTED", f"Received message larger than max ({length} vs. {limit})"
-            )
-        data = response.read(limit + 1)
-        if len(data) > limit:
-            conn.close()
-            raise self.options.error("RESOURCE_EXHAUSTED", f"Received message larger than max (> {limit})")
-        if response.will_close or self._closed:
-            conn.close()
-        else:
-            self._idle.put(conn)
-        return response.status, data
-
-    def _once(self, method: str, path: str, body: bytes | None, timeout: float):
-        """One attempt; a kept-alive connection the server has closed meanwhile is replaced once."""
-        try:
-            conn = self._idle.get_nowait()
-            reused = True
-        except queue.Empty:
-            conn, reused = self._new_connection(timeout), False
-        while True:
-            try:
-                if conn.sock is None:
-                    conn.connect()
-                    # small requests and answers: do not wait for the peer's delayed ACK (Nagle)
-                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.sock.settimeout(timeout)
-                return self._exchange(conn, method, path, body)
-            except TimeoutError:
-                conn.close()
-                raise
-            except (OSError, http.client.HTTPException) as err:
-                conn.close()
-                if not reused:
-                    raise _Unreachable(f"{type(err).__name__}: {err}") from None
-                conn, reused = self._new_connection(timeout), False
+        self._replicas.close()
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> Any:
-        """Send with retries inside the deadline; return the decoded JSON of a 200 answer."""
+        """Send with retries inside the deadline; return the decoded JSON of a 200 answer.
+
+        A refused connection or a 503 marks its endpoint down; the retry goes at once to another
+        endpoint that is up, or after a jittered backoff when none is.
+        """
         if self._closed:
             raise ValueError("this ServingClient is closed")
         if body is not None and len(body) > self.options.max_message_bytes:
             raise self.options.too_large(len(body))
         deadline = time.monotonic() + self.options.timeout
         attempt = 0
+        endpoint, _ = self._replicas.pick()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self.options.error("DEADLINE_EXCEEDED", "Deadline Exceeded")
             try:
-                status, data = self._once(method, path, body, remaining)
+                status, data = endpoint.once(method, path, body, remaining)
             except TimeoutError:
                 raise self.options.error("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
-            except _Unreachable as err:
-                error = self.options.error("UNAVAILABLE", f"failed to connect to {self.options.target}: {err}")
+            except Unreachable as err:
+                endpoint.mark_down()
+                error = self.options.error("UNAVAILABLE", f"failed to connect to {endpoint.url}: {err}")
                 may_retry = self.options.wait_for_ready or attempt < self.options.retries
             else:
                 if status == 200:
+                    endpoint.mark_up()
                     return _loads(data)
+                if status == 503:
+                    endpoint.mark_down()
                 error = self.options.error(code_from_http(status, _message(data)), _message(data))
                 may_retry = status == 503 and attempt < self.options.retries
             if not may_retry:
                 raise error
             attempt += 1
+            endpoint, up = self._replicas.pick(failed=endpoint)
+            if up:
+                continue
             pause = backoff_seconds(attempt)
             if time.monotonic() + pause >= deadline:
                 if self.options.wait_for_ready:

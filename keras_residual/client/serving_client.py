@@ -11,14 +11,27 @@ from typing import Any
 import numpy as np
 
 from keras_residual import contract
-from keras_residual._validation import check_bool, check_float, check_int, check_optional_int, check_str, fail
+from keras_residual._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_optional_int,
+    check_str,
+    fail,
+)
 from keras_residual.client import wire
 from keras_residual.client.errors import (
     ServingError,
     ServingFailedPreconditionError,
     ServingInvalidArgumentError,
 )
-from keras_residual.client.grpc_transport import MAX_GRPC_ATTEMPTS, GrpcTransport, channel_options
+from keras_residual.client.grpc_transport import (
+    LOAD_BALANCING,
+    MAX_GRPC_ATTEMPTS,
+    GrpcTransport,
+    channel_options,
+)
 from keras_residual.client.metadata import ModelMetadata, SignatureInfo, TensorInfo, VersionStatus
 from keras_residual.client.rest_transport import RestTransport
 from keras_residual.client.tensors import _NP_TO_DT, tensor_info
@@ -34,6 +47,19 @@ def _unknown_scheme(target: str) -> bool:
     return match is not None and match.group(1).lower() not in ("http", "https", *_GRPC_SCHEMES)
 
 
+def _rest_urls(target: Any) -> list[str]:
+    """The REST base URLs of ``target`` (empty for a gRPC target); ValueError for anything else."""
+    allowed = "'host:port' or a gRPC target URI, 'http(s)://host:port', or a list of REST base URLs"
+    if isinstance(target, str):
+        if not target.strip() or _unknown_scheme(target):
+            fail("target", allowed, target)
+        return [target] if target.startswith(REST_SCHEMES) else []
+    urls = list(target) if isinstance(target, (list, tuple)) else None
+    if not urls or not all(isinstance(url, str) and url.startswith(REST_SCHEMES) for url in urls):
+        fail("target", allowed + " (several gRPC replicas: one target 'ipv4:A:8500,B:8500' or 'dns:///name:8500')", target)
+    return urls
+
+
 class ServingClient:
     """Call a model served by TensorFlow Serving over gRPC or its REST API.
 
@@ -44,7 +70,10 @@ class ServingClient:
 
     Args:
         target: ``"host:port"`` of the gRPC endpoint (TF Serving: 8500), or the REST base URL
-            ``"http://host:port"`` / ``"https://host:port"`` (TF Serving: 8501).
+            ``"http://host:port"`` / ``"https://host:port"`` (TF Serving: 8501). Several replicas:
+            a gRPC target URI naming them (``"ipv4:10.0.0.1:8500,10.0.0.2:8500"``, or
+            ``"dns:///name.namespace:8500"`` for a headless Service's pod addresses), or a list of
+            REST base URLs.
         model_name: the model name the server was started with.
         signature: signature for `predict` (``"serving_default"``).
         version: ask for this integer version (default: the newest loaded).
@@ -62,6 +91,11 @@ class ServingClient:
             deadline passes, instead of failing fast with UNAVAILABLE.
         validate: fetch the signature metadata once and check dtype/shape/input names before
             sending (over REST it also gives the exact output dtypes).
+        load_balancing: how calls spread over several replicas: ``"round_robin"`` (each call to
+            the next reachable one) or ``"pick_first"`` (the first reachable one takes all). On
+            gRPC it is the channel's own policy (service config ``loadBalancingConfig``); over
+            REST the client picks the base URL itself. Either way a retry after UNAVAILABLE (or a
+            refused connection, or HTTP 503) goes to a replica that is up.
 
     Example:
         ```python
@@ -73,12 +107,15 @@ class ServingClient:
         print(client.status() == rest.status())
         client.close()
         rest.close()
+        # two replicas, balanced round-robin; a dead one is skipped
+        replicas = ServingClient("ipv4:10.0.0.1:8500,10.0.0.2:8500", "digits")
+        rest_replicas = ServingClient(["http://10.0.0.1:8501", "http://10.0.0.2:8501"], "digits")
         ```
     """
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         model_name: str,
         signature: str = contract.SIGNATURE_IMAGES,
         version: int | None = None,
@@ -90,9 +127,9 @@ class ServingClient:
         max_batch: int = 64,
         wait_for_ready: bool = False,
         validate: bool = True,
+        load_balancing: str = "round_robin",
     ):
-        if not isinstance(target, str) or not target.strip() or _unknown_scheme(target):
-            fail("target", "'host:port' (gRPC) or 'http(s)://host:port' (REST)", target)
+        urls = _rest_urls(target)
         check_str("model_name", model_name)
         check_str("signature", signature)
         if version is not None and version_label is not None:
@@ -108,13 +145,22 @@ class ServingClient:
         self.max_batch = check_int("max_batch", max_batch)
         self.wait_for_ready = check_bool("wait_for_ready", wait_for_ready)
         self.validate = check_bool("validate", validate)
-        self.target = target
+        self.load_balancing = check_choice("load_balancing", load_balancing, LOAD_BALANCING)
+        self.target = target if isinstance(target, str) else tuple(urls)
         self.model_name = model_name
         self.signature = signature
         self._metadata: ModelMetadata | None = None
         self._lock = threading.Lock()
-        options = CallOptions(target, self.timeout, self.retries, self.max_message_bytes, self.wait_for_ready)
-        if target.startswith(REST_SCHEMES):
+        options = CallOptions(
+            ",".join(urls) if urls else target,
+            self.timeout,
+            self.retries,
+            self.max_message_bytes,
+            self.wait_for_ready,
+            self.load_balancing,
+            tuple(urls),
+        )
+        if urls:
             self._transport: Any = RestTransport(options, credentials)
         else:
             self._transport = GrpcTransport(options, credentials)
@@ -126,9 +172,15 @@ class ServingClient:
 
     @staticmethod
     def channel_options(
-        max_message_bytes: int = 64 * 1024 * 1024, retries: int = 3, wait_for_ready: bool = False
+        max_message_bytes: int = 64 * 1024 * 1024,
+        retries: int = 3,
+        wait_for_ready: bool = False,
+        load_balancing: str = "round_robin",
     ) -> list[tuple[str, Any]]:
-        """The gRPC channel options the client uses (message sizes, retry service config).
+        """The gRPC channel options the client uses (message sizes, service config).
+
+        The service config names the load-balancing policy (``loadBalancingConfig``:
+        ``round_robin`` by default, so a target resolving to several replicas spreads its calls).
 
         Retries are gRPC's own: a ``retryPolicy`` in the channel's service config retries
         ``UNAVAILABLE`` answers with exponential backoff (0.1 s doubling up to 2 s, jittered),
@@ -144,7 +196,7 @@ class ServingClient:
             assert policy["maxAttempts"] == 4
             ```
         """
-        return channel_options(max_message_bytes, retries, wait_for_ready)
+        return channel_options(max_message_bytes, retries, wait_for_ready, load_balancing)
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:

@@ -30,6 +30,9 @@ class CallOptions:
         retries: extra attempts after an UNAVAILABLE answer (gRPC) or a 503 / refused connection (REST).
         max_message_bytes: largest request and response.
         wait_for_ready: wait for an unreachable server until the deadline instead of failing.
+        load_balancing: ``"round_robin"`` (every call to the next reachable replica) or
+            ``"pick_first"`` (the first reachable replica takes every call).
+        urls: the REST base URLs when the client was given several (``target`` joins them with commas).
     """
 
     target: str
@@ -37,6 +40,8 @@ class CallOptions:
     retries: int
     max_message_bytes: int
     wait_for_ready: bool
+    load_balancing: str = "round_robin"
+    urls: tuple[str, ...] = ()
 
     def error(self, code: str, details: str) -> ServingError:
         """The `ServingError` for ``code`` with the advice that fits these options."""
