@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         predict,
         train,
         tune_batching,
+        weights,
     )
 
     parser = argparse.ArgumentParser(
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(sub)
     info.register(sub)
     tune_batching.register(sub)
+    weights.register(sub)
     return parser
 
 
