@@ -24,8 +24,10 @@ demo: $(STAMP)
 	$(VENV)/bin/keras-residual export saved-model $(RUN_DIR)/model.keras --base-path $(EXPORT_DIR)/digits
 	$(VENV)/bin/keras-residual export onnx $(RUN_DIR)/model.keras --output $(EXPORT_DIR)/digits.onnx
 
+# ruff, then RESULTS.md and the docs' generated figures must be their renderings from benchmarks/ records.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check keras_residual tests benchmarks docs/scripts
+	$(PY) benchmarks/report.py --check
 
 # Headless Chromium for the docs browser test (Debian package; the test says why it skips if this fails).
 browser:

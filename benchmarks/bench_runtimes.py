@@ -38,15 +38,20 @@ LABELS = {
     "litert_dynamic": "LiteRT dynamic-range INT8 (XNNPACK)",
     "litert_int8": "LiteRT full INT8 (XNNPACK)",
     "tf": "TensorFlow tf.function",
+    "tf_sm_fp32": "TF SavedModel float32 (TF1 session loader)",
+    "tf_sm_bf16": "TF SavedModel bfloat16 (TF1 session loader)",
 }
+DEFAULT_RUNTIMES = tuple(name for name in LABELS if not name.startswith("tf_sm"))
+"""The contenders of the ratio table (issue 15); the SavedModel ones are in ``serving_per_core.py``."""
 PACKAGES = ("tensorflow", "keras", "onnxruntime", "openvino", "nncf", "ai-edge-litert", "numpy")
 
 
 def export_all(
-    model, work: Path, calibration, reuse: bool = False
+    model, work: Path, calibration, reuse: bool = False, names: tuple[str, ...] | None = None
 ) -> tuple[dict[str, Path], dict[str, float]]:
-    """Write every file variant (keeping existing ones with ``reuse``); returns ``(paths, export seconds)``."""
-    from keras_residual.export import export_litert, export_onnx, export_openvino
+    """Write every file variant (or those in ``names``, keeping existing ones with ``reuse``); returns
+    ``(paths, export seconds)``. ``ort_int8`` needs ``ort_fp32``'s file."""
+    from keras_residual.export import export_litert, export_onnx, export_openvino, export_saved_model
     from keras_residual.export.onnx_quantize import quantize_int8
 
     jobs = {
@@ -62,12 +67,21 @@ def export_all(
         "litert_int8": lambda p: export_litert(
             model, p, quantize="int8", calibration_data=calibration, verify=False
         ),
+        "tf_sm_fp32": lambda p: export_saved_model(model, p, version=1, warmup=False, overwrite=True),
+        "tf_sm_bf16": lambda p: export_saved_model(
+            model, p, version=1, compute_dtype="bfloat16", warmup=False, overwrite=True
+        ),
     }
-    suffix = {"ort": ".onnx", "ov": ".xml", "litert": ".tflite"}
+    if names is not None:
+        if "ort_int8" in names and "ort_fp32" not in names:
+            names = ("ort_fp32", *names)
+        jobs = {name: job for name, job in jobs.items() if name in names}
+    suffix = {"ort": ".onnx", "ov": ".xml", "litert": ".tflite", "tf": ""}
     paths, seconds = {}, {}
     for name, job in jobs.items():
         paths[name] = work / f"{name}{suffix[name.split('_')[0]]}"
-        if reuse and paths[name].is_file():
+        done = paths[name] / "1" / "saved_model.pb" if name.startswith("tf_sm") else paths[name]
+        if reuse and done.is_file():
             continue
         started = time.perf_counter()
         job(paths[name])
@@ -76,36 +90,87 @@ def export_all(
     return paths, seconds
 
 
-def runner(name: str, path: Path | None, model, x):
-    """A zero-argument callable running one inference of batch ``x`` in the named runtime."""
+def runner(name: str, path: Path | None, model, x, threads: int | None = None, config: dict | None = None):
+    """A zero-argument callable running one inference of batch ``x`` in the named runtime (see :func:`load`)."""
+    infer = load(name, path, model, threads, config)
+    if name == "tf":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+    return lambda: infer(x)
+
+
+def load(name: str, path: Path | None, model=None, threads: int | None = None, config: dict | None = None):
+    """Load the named runtime's file once; return ``infer(batch)`` for any batch size.
+
+    ``threads``: the runtime's intra-op thread count (None: its default, all cores). ``config``: extra
+    OpenVINO ``compile_model`` properties (a performance hint, streams). ``model``: the Keras model, for ``tf``.
+    """
     if name.startswith("ort"):
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return lambda: session.run(None, {"images": x})
+        return _ort(path, threads)
     if name.startswith("ov"):
-        import openvino as ov
-
-        hint = {
-            "ov_fp32": {"INFERENCE_PRECISION_HINT": "f32"},
-            "ov_bf16": {"INFERENCE_PRECISION_HINT": "bf16"},
-        }
-        compiled = ov.Core().compile_model(str(path), "CPU", hint.get(name, {}))
-        request = compiled.create_infer_request()
-        return lambda: request.infer({"images": x})
+        request = compile_openvino(name, path, threads, config).create_infer_request()
+        return lambda x: request.infer({"images": x})
     if name.startswith("litert"):
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+        interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
         runner_fn = interpreter.get_signature_runner()
-        detail = runner_fn.get_input_details()["images"]
-        feed = x if detail["dtype"] == x.dtype else x.astype(detail["dtype"])
-        return lambda: runner_fn(images=feed)
+        dtype = runner_fn.get_input_details()["images"]["dtype"]
+        return lambda x: runner_fn(images=x if x.dtype == dtype else x.astype(dtype))
+    if name.startswith("tf_sm"):
+        return _tf_session(path, threads)
     import tensorflow as tf
 
     fn = tf.function(lambda t: model(t, training=False))
-    tensor = tf.constant(x)
-    return lambda: fn(tensor).numpy()
+    return lambda x: fn(x).numpy()
+
+
+def _ort(path: Path, threads: int | None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"images": x})
+
+
+def compile_openvino(name: str, path: Path, threads: int | None = None, config: dict | None = None):
+    """Compile an IR for the CPU with the row's precision hint (``ov_fp32``: f32, ``ov_bf16``: bf16), the
+    thread count and any further properties in ``config``."""
+    import openvino as ov
+
+    properties = {
+        "ov_fp32": {"INFERENCE_PRECISION_HINT": "f32"},
+        "ov_bf16": {"INFERENCE_PRECISION_HINT": "bf16"},
+    }
+    properties = dict(properties.get(name, {}))
+    if threads:
+        properties["INFERENCE_NUM_THREADS"] = threads
+    properties.update(config or {})
+    return ov.Core().compile_model(str(path), "CPU", properties)
+
+
+def _tf_session(path: Path, threads: int | None):
+    """``serving_default`` of a SavedModel through the TF1 session loader, as TF Serving loads it, with
+    TF Serving's thread flags (``--tensorflow_intra_op_parallelism``, ``--tensorflow_inter_op_parallelism``)."""
+    import tensorflow as tf
+
+    from keras_residual.serving.batching import find_saved_model
+
+    config = tf.compat.v1.ConfigProto()
+    if threads:
+        config.intra_op_parallelism_threads = threads
+        config.inter_op_parallelism_threads = 1
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    with graph.as_default():
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(find_saved_model(path)))
+    signature = meta.signature_def["serving_default"]
+    feed, fetch = signature.inputs["images"].name, signature.outputs["probabilities"].name
+    return lambda x: session.run(fetch, {feed: x})
 
 
 def with_load(fn, samples: list[float]):
@@ -121,8 +186,10 @@ def with_load(fn, samples: list[float]):
 def measure(paths, model, size: int, batch: int, warmup: int, reps: int) -> list[dict]:
     """One interleaved round-robin over every runtime at ``batch``; rows with ratios to ONNX Runtime float32."""
     x = images(batch, size)
-    loads = {name: [] for name in LABELS}
-    contenders = {name: with_load(runner(name, paths.get(name), model, x), loads[name]) for name in LABELS}
+    loads = {name: [] for name in DEFAULT_RUNTIMES}
+    contenders = {
+        name: with_load(runner(name, paths.get(name), model, x), loads[name]) for name in DEFAULT_RUNTIMES
+    }
     stats = interleaved(contenders, warmup=warmup, reps=reps, items=batch)
     anchor = stats[ANCHOR]["median"]
     rows = []
@@ -168,7 +235,7 @@ def plot(result: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     batches = sorted({row["batch"] for row in result["rows"]})
-    names = list(LABELS)[::-1]
+    names = list(DEFAULT_RUNTIMES)[::-1]
     fig, ax = plt.subplots(figsize=(8, 4.8))
     height = 0.8 / len(batches)
     for i, batch in enumerate(batches):
@@ -217,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     model = build_ours(args.image)
     calibration, _ = digits_images(args.image, args.image, 3, train_count=args.calibration, held_out_count=0)
-    paths, result["export_seconds"] = export_all(model, args.workdir, calibration, args.reuse)
+    paths, result["export_seconds"] = export_all(
+        model, args.workdir, calibration, args.reuse, DEFAULT_RUNTIMES
+    )
     result["rows"] = []
     for batch in args.batches:
         result["rows"] += measure(paths, model, args.image, batch, args.warmup, args.reps)

@@ -11,7 +11,9 @@ are whole-number pixels in float32, as decoded images are. For batch 1 and batch
 gRPC client, the REST client and the same signature called in-process (the anchor) are timed in
 rotation, so the rows show what each wire and the server loop cost.
 
-Run as a script: ``python benchmarks/client_latency.py [--quick] [--markdown]``.
+Run as a script: ``python benchmarks/client_latency.py [--quick] [--markdown] [--record]`` (``--record``
+writes ``benchmarks/records/client_latency_<device class>.json``, which RESULTS.md's Client section is
+rendered from).
 """
 
 from __future__ import annotations
@@ -104,10 +106,17 @@ def _serve_and_time(base: Path, reps: dict[int, int], local) -> list[dict]:
                     start = time.perf_counter()
                     fn()
                     timings[name].append(time.perf_counter() - start)
-            rows.append({"name": f"grpc client -> stand-in server ({MODEL})", **_percentiles(timings["grpc"], batch)})
-            rows.append({"name": f"rest client -> stand-in server ({MODEL})", **_percentiles(timings["rest"], batch)})
             rows.append(
-                {"name": f"in-process signature, no server ({MODEL})", **_percentiles(timings["local"], batch)}
+                {"name": f"grpc client -> stand-in server ({MODEL})", **_percentiles(timings["grpc"], batch)}
+            )
+            rows.append(
+                {"name": f"rest client -> stand-in server ({MODEL})", **_percentiles(timings["rest"], batch)}
+            )
+            rows.append(
+                {
+                    "name": f"in-process signature, no server ({MODEL})",
+                    **_percentiles(timings["local"], batch),
+                }
             )
     return rows
 
@@ -178,14 +187,23 @@ def measure_imports(runs: int = 5, python: str = sys.executable) -> list[dict]:
     rows = []
     for name, values in samples.items():
         took, wall, rss = (statistics.median(column) for column in zip(*values, strict=True))
-        rows.append({"name": name, "import_s": round(took, 3), "process_s": round(wall, 3), "peak_rss_mib": round(rss, 1)})
+        rows.append(
+            {
+                "name": name,
+                "import_s": round(took, 3),
+                "process_s": round(wall, 3),
+                "peak_rss_mib": round(rss, 1),
+            }
+        )
     return rows
 
 
 def machine() -> dict:
     """CPU model, the SIMD flags that matter, cores, load average, date (for the RESULTS section)."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), ""
+    )
     flags_line = next((line.split(":", 1)[1] for line in info.splitlines() if line.startswith("flags")), "")
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
     return {
@@ -226,7 +244,11 @@ def markdown(latency: list[dict], imports: list[dict], info: dict, command: str)
             f"| {r['name']} | {r['import_s']:.2f} | {r['process_s']:.2f} | {r['peak_rss_mib']:.0f} "
             f"| {r['peak_rss_mib'] / anchor['peak_rss_mib']:.2f}x |"
         )
-    lines += ["", "| predict path | batch | p50 ms | p99 ms | img/s | p50 vs in-process |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| predict path | batch | p50 ms | p99 ms | img/s | p50 vs in-process |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in latency:
         local = next(x for x in latency if x["batch"] == r["batch"] and x["name"].startswith("in-process"))
         lines.append(
@@ -240,9 +262,32 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--markdown", action="store_true", help="print the RESULTS.md section")
+    parser.add_argument(
+        "--record", action="store_true", help="write benchmarks/records/client_latency_<class>.json"
+    )
     args = parser.parse_args()
+    if args.record:
+        from benchmarks import records
+        from keras_residual.hardware import detect_cpu
+
+        record = records.start(
+            f"client_latency_{detect_cpu().device_class}",
+            "TF Serving client: import cost, and predict latency over gRPC and REST against in-process",
+            ("grpcio", "protobuf", "numpy", "tensorflow", "keras"),
+        )
     import_rows = measure_imports()
     latency_rows = measure(quick=args.quick)
+    if args.record:
+        record["rows"] = [
+            {"key": f"{r['name'].split()[0]}/b{r['batch']}", "label": r["name"], "unit": "img/s",
+             "value": round(r["img_per_s"], 1), **{k: v for k, v in r.items() if k not in ("name", "img_per_s")}}
+            for r in latency_rows
+        ] + [
+            {"key": f"import/{IMPORTS[r['name']]}", "label": r["name"], "unit": "s", "value": r["import_s"],
+             **{k: v for k, v in r.items() if k not in ("name", "import_s")}}
+            for r in import_rows
+        ]  # fmt: skip
+        print(records.finish(record))
     if args.markdown:
         command = "python benchmarks/client_latency.py --markdown" + (" --quick" if args.quick else "")
         print(markdown(latency_rows, import_rows, machine(), command))

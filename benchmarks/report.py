@@ -1,8 +1,15 @@
-"""Render ``benchmarks/RESULTS.md`` from the CPU suite's records (one per CPU model: ``machines/*.json``, plus the
-latest run's ``results.json``), ``gpu_results.json`` (GPU script) and the hand-written investigation notes in
-``analysis.md``. Every generated section is regenerated; sections other scripts append below :data:`KEEP_MARKER`
-are kept as they are. Notes that depend on the CPU (bfloat16, float16, INT8) are computed from the flags
-recorded with each run, so a note always describes the machine of its own section."""
+"""Render ``benchmarks/RESULTS.md`` and the docs' generated parts from the records under ``benchmarks/``.
+
+Sources: the CPU suite's records (one per CPU model: ``machines/*.json``, plus the latest run's
+``results.json``), ``gpu_results.json`` (GPU script), ``runtimes.json`` (``bench_runtimes.py``), every
+schema record in ``records/`` (:mod:`benchmarks.records`: per-core serving, training accuracy over seeds,
+other scripts' records) and the hand-written notes in ``analysis.md`` and ``notes/``. Every generated section
+is regenerated; sections other scripts append below :data:`KEEP_MARKER` are kept as they are. Notes that depend
+on the CPU (bfloat16, float16, INT8) are computed from the flags recorded with each run.
+
+    python benchmarks/report.py           # rewrite RESULTS.md and the generated parts of docs/*.md
+    python benchmarks/report.py --check   # exit 1 if any of them differs from its rendering (make test)
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from keras_residual.hardware import cpu_flags_of, precision_note
 
 CPU_JSON = "results.json"
 GPU_JSON = "gpu_results.json"
+RUNTIMES_JSON = "runtimes.json"
 MACHINES = "machines"
 ANALYSIS = "analysis.md"
 RESULTS_MD = "RESULTS.md"
@@ -244,14 +252,56 @@ def gpu_section(data: dict) -> list[str]:
 
 
 def render_results_md(bench_dir: str | Path) -> Path:
-    """Write ``RESULTS.md`` in ``bench_dir``: one section per CPU machine, the GPU section, ``analysis.md``,
-    then whatever followed :data:`KEEP_MARKER` in the previous file.
+    """Write ``RESULTS.md`` in ``bench_dir`` (:func:`results_markdown`).
 
     Example:
         >>> render_results_md("benchmarks")  # doctest: +SKIP
         PosixPath('benchmarks/RESULTS.md')
     """
     from keras_residual._atomic import write_text
+
+    path = Path(bench_dir) / RESULTS_MD
+    write_text(path, results_markdown(bench_dir))
+    return path
+
+
+def record_sections(bench_dir: Path, key: str | None, claimed: set[str] = frozenset()) -> list[str]:
+    """The sections of the schema records in ``bench_dir/records`` measured on the CPU ``key``
+    (:func:`machine_key`); with ``key=None``, those of records no CPU section in ``claimed`` shows, and every
+    record of a kind without its own renderer (other scripts' records)."""
+    from benchmarks import sections
+    from benchmarks.records import all_records
+
+    renderers = {
+        "serving_per_core": lambda r: sections.per_core_section(r, _notes(bench_dir, "serving_per_core.md")),
+        "precision_seeds": sections.seeds_section,
+        "client_latency": lambda r: sections.client_section(r, _notes(bench_dir, "client.md")),
+    }
+    out = []
+    for name, record in all_records(bench_dir / "records").items():
+        m = record["machine"]
+        mine = re.sub(r"[^a-z0-9]+", "-", f"{m['cpu'].lower()} {m['device_class']}").strip("-")
+        render = next((fn for prefix, fn in renderers.items() if name.startswith(prefix)), None)
+        if key is not None:
+            out += render(record) if render and mine == key else []
+        elif render is None:
+            out += sections.generic_section(record)
+        elif mine not in claimed:
+            out += render(record)
+    return out
+
+
+def _notes(bench_dir: Path, name: str) -> str:
+    path = bench_dir / "notes" / name
+    return path.read_text() if path.exists() else ""
+
+
+def results_markdown(bench_dir: str | Path) -> str:
+    """RESULTS.md's text: one section per CPU machine (with its records), the GPU section, the runtimes,
+    other records, ``analysis.md``, then whatever followed :data:`KEEP_MARKER` in the current file.
+
+    Longer than 60 lines because the page reads top to bottom here, each section one call."""
+    from benchmarks import sections
 
     bench_dir = Path(bench_dir)
     cpus, gpu = cpu_records(bench_dir), _load(bench_dir / GPU_JSON)
@@ -274,8 +324,11 @@ def render_results_md(bench_dir: str | Path) -> Path:
                 f"| {m.get('load_average_start')} | {sum(r['met'] for r in rated)}/{len(rated)} |"
             )
         out.append("")
+    claimed = set()
     for data in cpus:
         out += cpu_section(data)
+        claimed.add(machine_key(data))
+        out += record_sections(bench_dir, machine_key(data))
     if not cpus:
         out += ["## CPU suite", "", "Not run yet: `make bench`.", ""]
     if gpu:
@@ -287,6 +340,12 @@ def render_results_md(bench_dir: str | Path) -> Path:
             "Not run yet: `KERAS_BACKEND=jax python benchmarks/gpu_train.py --record` on a GPU.",
             "",
         ]
+    runtimes = _load(bench_dir / RUNTIMES_JSON)
+    if runtimes:
+        out += sections.runtimes_section(runtimes, _notes(bench_dir, "runtimes.md"))
+    others = record_sections(bench_dir, None, claimed)
+    if others:
+        out += ["## Other records", "", *others]
     analysis = bench_dir / ANALYSIS
     if not analysis.exists():
         analysis = Path(__file__).resolve().parent / ANALYSIS
@@ -296,5 +355,36 @@ def render_results_md(bench_dir: str | Path) -> Path:
     previous = path.read_text() if path.exists() else ""
     kept = previous.split(KEEP_MARKER, 1)[1].strip() if KEEP_MARKER in previous else ""
     out += [KEEP_MARKER, ""] + ([kept, ""] if kept else [])
-    write_text(path, "\n".join(out))
-    return path
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render RESULTS.md and the docs' generated parts, or with ``--check`` exit 1 if any differs."""
+    import argparse
+    import sys
+
+    from benchmarks import pages
+
+    parser = argparse.ArgumentParser(description="Render RESULTS.md and the docs' figures from the records.")
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when something is stale")
+    args = parser.parse_args(argv)
+    bench_dir = Path(__file__).resolve().parent
+    stale = pages.update(check=args.check)
+    results = bench_dir / RESULTS_MD
+    if results.read_text() != results_markdown(bench_dir):
+        stale.insert(0, "benchmarks/RESULTS.md")
+        if not args.check:
+            render_results_md(bench_dir)
+    if args.check and stale:
+        print("stale (rerun `python benchmarks/report.py`): " + "; ".join(stale), file=sys.stderr)
+        return 1
+    print(("up to date: " if args.check else "rendered: ") + ("; ".join(stale) or "nothing changed"))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if __package__ in (None, ""):  # run as a script: make the repository importable
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())

@@ -65,12 +65,19 @@ class CpuInfo:
         model: The model name (``lscpu``'s "Model name").
         cores: Logical cores visible to this process.
         flags: The subset of :data:`SIMD_FLAGS` the CPU reports, in that order.
+        physical_cores: Physical cores (distinct ``physical id``/``core id`` pairs of ``/proc/cpuinfo``, so
+            SMT siblings count once); ``cores`` where the OS does not say.
     """
 
     vendor: str
     model: str
     cores: int
     flags: tuple[str, ...]
+    physical_cores: int = 0
+
+    def __post_init__(self):
+        if self.physical_cores <= 0:
+            object.__setattr__(self, "physical_cores", self.cores)
 
     @property
     def native_bf16(self) -> bool:
@@ -123,15 +130,30 @@ def parse_cpuinfo(text: str, cores: int | None = None) -> CpuInfo:
         key = key.strip().lower()
         if sep and key not in fields:  # the first processor's block describes the CPU
             fields[key] = value.strip()
+    visible = cores if cores is not None else (os.cpu_count() or 1)
     have = set((fields.get("flags") or fields.get("features") or "").split())
     vendor = fields.get("vendor_id") or fields.get("cpu implementer") or platform.machine() or "unknown"
     model = fields.get("model name") or fields.get("hardware") or platform.processor() or "unknown CPU"
     return CpuInfo(
         vendor=vendor,
         model=model,
-        cores=cores if cores is not None else (os.cpu_count() or 1),
+        cores=visible,
         flags=tuple(flag for flag in SIMD_FLAGS if flag in have),
+        physical_cores=min(visible, _physical_cores(text) or visible),
     )
+
+
+def _physical_cores(text: str) -> int:
+    """Distinct (``physical id``, ``core id``) pairs in ``/proc/cpuinfo`` text; 0 when it lists none."""
+    pairs, package = set(), "0"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "physical id":
+            package = value.strip()
+        elif key == "core id":
+            pairs.add((package, value.strip()))
+    return len(pairs)
 
 
 @functools.lru_cache(maxsize=1)
@@ -286,6 +308,7 @@ def describe(use_tensorflow: bool = False) -> dict:
             "vendor": cpu.vendor,
             "model": cpu.model,
             "cores": cpu.cores,
+            "physical_cores": cpu.physical_cores,
             "flags": list(cpu.flags),
             "native_bf16": cpu.native_bf16,
             "native_fp16": cpu.native_fp16,

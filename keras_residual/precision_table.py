@@ -7,7 +7,10 @@ class into the policy ``auto`` picks, so changing the rule means adding a measur
 (:attr:`keras_residual.hardware.CpuInfo.device_class`), ``gpu-cc<major>.<minor>`` and ``tpu``.
 
 ``kind`` is ``"measured"`` (a run recorded in this repository) or ``"published"`` (a vendor figure:
-used only where nothing was measured). ``accuracy_ok`` is False for a policy that lost accuracy at
+used only where nothing was measured). A measured entry names its evidence: ``record`` (a JSON file under
+``benchmarks/``) and ``key`` (where the figure sits in it, see :func:`lookup`), and, where accuracy decided,
+``accuracy_record`` with the keys of the policy's and float32's mean accuracy; a test opens each record and
+compares. ``accuracy_ok`` is False for a policy that lost accuracy at
 equal steps in that run, which excludes it; None means accuracy was not part of that measurement
 (a step-time benchmark on synthetic data). This module imports nothing heavy.
 """
@@ -33,8 +36,10 @@ MEASUREMENTS: tuple[dict, ...] = (
             "accuracy_ok": None,
             "kind": "measured",
             "source": "benchmarks/RESULTS.md, AMD EPYC section, rows 3a/3b (2026-11-23 07:48 UTC)",
+            "record": "benchmarks/machines/amd-epyc-cpu-avx2.json",
+            "key": f"rows[id={row}].ours.median",
         }
-        for policy, value in (("float32", 1.9), ("mixed_bfloat16", 0.3))
+        for policy, value, row in (("float32", 1.9, "3a"), ("mixed_bfloat16", 0.3, "3b"))
     ),
     # Intel Xeon with AMX-BF16/INT8, AVX512-BF16 and VNNI, 2 cores, TF 2.21: both policies and both models in
     # the same interleaved rounds (load 1.5-3.8; a run at load 11-13 gave 1.38x). bfloat16 stepped 1.32x
@@ -52,6 +57,11 @@ MEASUREMENTS: tuple[dict, ...] = (
             "accuracy_ok": accuracy_ok,
             "kind": "measured",
             "source": "benchmarks/profiles/train_gap_cpu-amx_quiet.json (benchmarks/precision_gap.py, 2026-11-30 11:20 UTC)",
+            "record": "benchmarks/profiles/train_gap_cpu-amx_quiet.json",
+            "key": f"stats.ours_{policy}.median",
+            "accuracy_record": "benchmarks/records/precision_seeds_cpu-amx.json",
+            "accuracy_key": f"rows[key={policy}/final].value",
+            "accuracy_reference_key": "rows[key=float32/final].value",
         }
         for policy, value, accuracy_ok in (("float32", 2.71, True), ("mixed_bfloat16", 3.58, False))
     ),
@@ -67,6 +77,8 @@ MEASUREMENTS: tuple[dict, ...] = (
             "accuracy_ok": None,
             "kind": "measured",
             "source": "benchmarks/RESULTS.md, GPU section (benchmarks/gpu_train.py, 2026-11-23 06:04 UTC)",
+            "record": "benchmarks/gpu_results.json",
+            "key": f"rows[key=ours,policy={policy}].img_s.median",
         }
         for policy, value in (("float32", 2670.7), ("mixed_bfloat16", 4468.7), ("mixed_float16", 4678.9))
     ),
@@ -127,8 +139,10 @@ SERVING_MEASUREMENTS: tuple[dict, ...] = (
             "accuracy_ok": True,  # resnet20_cifar on digits: top-1 agreement 360/360 held-out images
             "kind": "measured",
             "source": "benchmarks/profiles/serving_precision_cpu-amx.json (benchmarks/serving_precision.py)",
+            "record": "benchmarks/profiles/serving_precision_cpu-amx.json",
+            "key": f"resnet50_224.speed.16.img_per_s.{dtype}.median",
         }
-        for policy, value in (("float32", 9.62), ("mixed_bfloat16", 20.32))
+        for policy, value, dtype in (("float32", 9.62, "float32"), ("mixed_bfloat16", 20.32, "bfloat16"))
     ),
 )
 """Serving measurements (float32 vs bfloat16 SavedModel exports), for :func:`serving_dtype`."""
@@ -184,6 +198,35 @@ def fastest_policy(device: str | None, measurements: tuple[dict, ...] = MEASUREM
     best = max(m["throughput"] for m in rows)
     tied = {m["policy"] for m in rows if m["throughput"] >= (1 - TIE) * best}
     return next(policy for policy in PREFERENCE if policy in tied)
+
+
+def lookup(data, key: str):
+    """The value at ``key`` in parsed JSON ``data``: dot-separated steps, where ``name[f=v,g=w]`` picks the
+    element of list ``name`` whose fields match.
+
+    Example:
+        >>> lookup({"rows": [{"id": "3a", "x": {"m": 2}}]}, "rows[id=3a].x.m")
+        2
+    """
+    for step in key.split("."):
+        name, _, selector = step.partition("[")
+        data = data[name] if isinstance(data, dict) else data[int(name)]
+        if selector:
+            want = dict(pair.split("=", 1) for pair in selector.rstrip("]").split(","))
+            data = next(item for item in data if all(str(item.get(k)) == v for k, v in want.items()))
+    return data
+
+
+def accuracy_kept(candidate: dict, reference: dict) -> bool:
+    """Whether a policy kept accuracy against float32 over seeds: its mean held-out accuracy is at most one
+    seed standard deviation (the larger of the two) below float32's. Both are record rows with ``value``
+    (mean, percent) and ``std``.
+
+    Example:
+        >>> accuracy_kept({"value": 99.4, "std": 0.3}, {"value": 99.6, "std": 0.2})
+        True
+    """
+    return candidate["value"] >= reference["value"] - max(candidate["std"], reference["std"])
 
 
 def entries(device: str) -> list[dict]:
