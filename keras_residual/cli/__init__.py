@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
     from keras_residual.cli import (
         bench,
+        deploy,
         export_litert,
         export_onnx,
         export_openvino,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(sub)
     info.register(sub)
     tune_batching.register(sub)
+    deploy.register(sub)
     weights.register(sub)
     return parser
 
