@@ -17,7 +17,7 @@ def export_files(ctx: Context) -> dict[str, str]:
     import onnx
 
     from keras_residual.export import export_onnx
-    from keras_residual.export.onnx_images import digits_images
+    from keras_residual.export.images import digits_images
     from keras_residual.export.onnx_quantize import quantize_int8, to_float16
 
     size = ctx.sizes.image

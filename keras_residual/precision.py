@@ -12,7 +12,22 @@ The names are Keras dtype-policy names plus two pure compute dtypes and ``"auto"
 | ``bfloat16`` | no | yes | no | a ``mixed_bfloat16`` serving graph |
 
 Each consumer accepts the subset that makes sense for it and maps a training policy to the dtype
-its graph computes in with :func:`compute_dtype`. This module imports neither TensorFlow nor Keras
+its graph computes in with :func:`compute_dtype`.
+
+Exports speak a vocabulary of their own, what the exported file computes in (``EXPORT_PRECISIONS``):
+``float32``, ``float16``, ``bfloat16``, ``int8`` (weights and activations, ranges calibrated on real
+images) and ``dynamic_int8`` (INT8 weights, float activations). ``keras_residual.export.export``
+checks ``precision=`` against the format's row of ``FORMAT_PRECISIONS``:
+
+| format | float32 | float16 | bfloat16 | int8 | dynamic_int8 |
+|---|---|---|---|---|---|
+| ``saved_model`` | yes | no | yes (a ``mixed_bfloat16`` graph) | no | no |
+| ``onnx`` | yes | yes (float32 I/O) | no | yes (QDQ, per-channel) | yes (ONNX Runtime dynamic) |
+| ``litert`` | yes | yes (float16 weights) | no | yes (full integer) | yes |
+| ``openvino`` | yes | no | yes (bf16 inference hint, float16-compressed weights) | yes (NNCF) | no |
+
+Every precision but ``float32`` is reduced: its export is refused below a top-1 agreement with
+float32 Keras on held-out images (``min_agreement``, default ``DEFAULT_MIN_AGREEMENT``). This module imports neither TensorFlow nor Keras
 at import time, so the CLI and the TensorFlow-free client can use it.
 """
 
@@ -31,13 +46,27 @@ TRAINING_PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 """Names accepted by ``train(precision=...)`` / ``keras-residual train --precision``."""
 
 SAVED_MODEL_PRECISIONS = ("auto", "float32", "mixed_bfloat16", "bfloat16")
-"""Names accepted by ``export_saved_model(compute_dtype=...)`` / ``export saved-model --compute-dtype``."""
+"""Names accepted by the deprecated ``export_saved_model(compute_dtype=...)`` / ``export saved-model --compute-dtype``."""
 
 ONNX_PRECISIONS = ("auto", "float32", "mixed_float16", "float16")
-"""Names accepted by ``export_onnx(precision=...)`` / ``export onnx --precision``."""
+"""Names accepted by the deprecated ``export_onnx(precision=...)`` / ``export onnx --precision``."""
 
-OPENVINO_PRECISIONS = ("float32", "bfloat16", "int8")
-"""Names accepted by ``export_openvino(precision=...)``; ``int8`` is NNCF post-training quantization."""
+EXPORT_PRECISIONS = ("float32", "float16", "bfloat16", "int8", "dynamic_int8")
+"""What an exported file computes in: ``keras_residual.export.export(precision=...)``."""
+
+FORMAT_PRECISIONS = {
+    "saved_model": ("float32", "bfloat16"),
+    "onnx": ("float32", "float16", "int8", "dynamic_int8"),
+    "litert": ("float32", "float16", "int8", "dynamic_int8"),
+    "openvino": ("float32", "bfloat16", "int8"),
+}
+"""The format x precision support table (see the module docstring); a format module's ``PRECISIONS``."""
+
+DEFAULT_MIN_AGREEMENT = 0.99
+"""Top-1 agreement with float32 Keras on held-out images below which a reduced-precision export is refused."""
+
+OPENVINO_PRECISIONS = FORMAT_PRECISIONS["openvino"]
+"""Names accepted by the deprecated ``export_openvino(precision=...)``."""
 
 _COMPUTE = {
     "auto": "float32",

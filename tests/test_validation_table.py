@@ -11,7 +11,7 @@ import pytest
 
 from keras_residual import datasets
 from keras_residual.export import export_onnx, export_saved_model, rebuild_with_policy
-from keras_residual.export.onnx_images import calibration_split
+from keras_residual.export.images import calibration_split
 from keras_residual.layers import DropPath, Residual, ResidualBlock, SqueezeExcite
 from keras_residual.models import ImagePreprocessing, ResNet, count_macs, feature_model
 from keras_residual.models.presets import preset_config

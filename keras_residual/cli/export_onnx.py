@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.output, "--output")
     model = load_model(args.model)
 
-    from keras_residual.export.onnx import export_onnx  # needs TensorFlow and the onnx extra
+    from keras_residual.export import export_onnx  # needs TensorFlow and the onnx extra
 
     report = export_onnx(
         model,

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a missing model file, an option that does not apply, or an export that fails
             its checks (printed as one error line by the ``keras-residual`` entry point).
     """
-    from keras_residual.export.openvino import export_openvino
+    from keras_residual.export import export_openvino
 
     print(
         export_openvino(

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     class_names = _class_names(args)
     model = load_keras_model(args.model, "MODEL")
 
-    from keras_residual.export.saved_model import export_saved_model  # needs TensorFlow
+    from keras_residual.export import export_saved_model  # needs TensorFlow
 
     image_size = None
     if args.image_size is not None:

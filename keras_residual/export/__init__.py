@@ -1,20 +1,34 @@
-"""Exporters: SavedModel for TF Serving, ONNX, LiteRT and OpenVINO (need TensorFlow)."""
+"""One export pipeline for every runtime: ``export(model, path, format, precision=...) -> ExportReport``.
 
-from keras_residual.export.litert import export_litert
-from keras_residual.export.onnx import ExportReport, OnnxExportError, export_onnx  # O
-from keras_residual.export.openvino import export_openvino
-from keras_residual.export.runtime_check import RuntimeExportError, RuntimeExportReport
-from keras_residual.export.saved_model import export_saved_model  # S
-from keras_residual.models.rebuild import rebuild_with_policy  # S
+Formats (``saved_model``, ``onnx``, ``litert``, ``openvino``) are modules registered in
+`keras_residual.export.formats`; each is converted, loaded in its own runtime, checked against
+float32 Keras on real images and published atomically by `keras_residual.export.pipeline`.
+The per-format functions of 0.2 (``export_saved_model`` and friends) remain as deprecated aliases.
+"""
+
+from keras_residual.export.deprecated import export_litert, export_onnx, export_openvino, export_saved_model
+from keras_residual.export.formats import FORMATS, register
+from keras_residual.export.pipeline import export
+from keras_residual.export.report import DEFAULT_IMAGE_SIZE, TOLERANCE, ExportError, ExportReport
+from keras_residual.models.rebuild import rebuild_with_policy
+
+OnnxExportError = RuntimeExportError = ExportError  # deprecated names of ExportError
+RuntimeExportReport = ExportReport  # deprecated name of ExportReport
 
 __all__ = [
+    "DEFAULT_IMAGE_SIZE",
+    "FORMATS",
+    "TOLERANCE",
+    "ExportError",
     "ExportReport",
     "OnnxExportError",
     "RuntimeExportError",
     "RuntimeExportReport",
+    "export",
     "export_litert",
     "export_onnx",
     "export_openvino",
     "export_saved_model",
     "rebuild_with_policy",
+    "register",
 ]

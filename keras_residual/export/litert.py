@@ -1,120 +1,80 @@
-"""Export a Keras image model to LiteRT (``.tflite``), checked in the ``ai-edge-litert`` interpreter first.
+"""The LiteRT format (``.tflite``), checked in the ``ai-edge-litert`` interpreter.
 
 The conversion is Keras's own ``model.export(format="litert")`` (ExportArchive -> SavedModel ->
 ``tf.lite.TFLiteConverter``) with its converter settings passed through: builtin ops only (no Flex
-ops, which the LiteRT runtime cannot run without TensorFlow), and the quantization options below. The
-model is wrapped so the signature reads ``images`` -> ``probabilities`` like every other export.
+ops, which the LiteRT runtime cannot run without TensorFlow), float16 weights, dynamic-range INT8
+or full-integer INT8 calibrated on real images. The model is wrapped so the signature reads
+``images`` -> ``probabilities`` like every other export. One format module of
+`keras_residual.export.formats`: `check_options`, `convert`, `load`, `publish`.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import time
 from collections import Counter
+from pathlib import Path
 
 from keras_residual._atomic import atomic_path
 from keras_residual._validation import check_choice, fail
 from keras_residual.contract import INPUT_IMAGES, SIGNATURE_IMAGES
 from keras_residual.export import runtime_check as rc
+from keras_residual.export.formats import Artifact, file_size, take_options
+from keras_residual.export.report import ExportError
+from keras_residual.precision import FORMAT_PRECISIONS
 
-QUANTIZATIONS = (None, "float16", "dynamic", "int8")
-"""``quantize`` values: none (float32), float16 weights, dynamic-range INT8 weights, full-integer INT8."""
+NAME = "litert"
+PRECISIONS = FORMAT_PRECISIONS[NAME]
+SUFFIX = ".tflite"
 
 INT8_IO = (None, "uint8", "int8")
 """``int8_io`` values for full-integer INT8: float32 I/O (None, default) or integer input and output."""
 
-FLOAT16_TOLERANCE = 1e-2
 CONVERTER = "keras model.export(format='litert') -> TFLiteConverter, builtin ops"
 
 
-def export_litert(
-    model,
-    path,
-    quantize: str | None = None,
-    calibration_data=None,
-    verify: bool = True,
-    int8_io: str | None = None,
-    atol: float | None = None,
-    min_agreement: float | None = None,
-) -> rc.RuntimeExportReport:
-    """Export an image model to a ``.tflite`` file, run it in LiteRT and compare it with Keras.
+def check_options(model, path: Path, precision: str, options: dict) -> tuple[Path, dict]:
+    """``int8_io``: with ``precision="int8"``, ``"uint8"`` or ``"int8"`` makes the input and output integer."""
+    options = take_options(NAME, options, {"int8_io": None})
+    check_choice("int8_io", options["int8_io"], INT8_IO)
+    if options["int8_io"] is not None and precision != "int8":
+        fail("int8_io", "None unless precision='int8'", options["int8_io"])
+    return path, options
 
-    The file has one signature, ``serving_default``: ``images`` (float32 ``[batch, H, W, C]`` raw
-    pixels, dynamic batch, the model's preprocessing inside) to ``probabilities`` (or ``features`` /
-    ``outputs``). Mixed-precision models are first rebuilt in float32 with the same weights. The
-    file appears at ``path`` only after the ``ai-edge-litert`` interpreter ran it (XNNPACK) and,
-    with ``verify=True``, its outputs matched Keras on real images.
 
-    Args:
-        model: A built Keras model with one NHWC image input.
-        path: Target ``.tflite`` file; parent folders are created.
-        quantize: ``None`` (float32), ``"float16"`` (float16 weights, half the file), ``"dynamic"``
-            (INT8 weights, float activations, a quarter of the file) or ``"int8"`` (full-integer:
-            weights and activations, ranges calibrated on real images).
-        calibration_data: For ``"int8"``: ``None``/``"digits"`` (128 digits calibrate, 360 held-out
-            digits measure top-1 agreement), a folder of images, or an NHWC array of raw pixels
-            (first 3/4 calibrate, last 1/4 held out).
-        verify: Compare with Keras on 16 real images (two sample photos, 14 digits) and, for
-            ``"dynamic"``/``"int8"``, measure top-1 agreement on the held-out images.
-        int8_io: With ``"int8"``: ``"uint8"`` or ``"int8"`` makes the input and output integer
-            tensors (quantized with the scales in the file); ``None`` keeps float32 I/O.
-        atol: Relative parity bound: ``max |litert - keras| <= atol * max(1, max |keras|)``; ``None``
-            means 1e-4 (float32) and 1e-2 (float16). Dynamic and INT8 are judged by top-1 agreement.
-        min_agreement: Refuse dynamic/INT8 files whose top-1 agreement is below this fraction.
-
-    Returns:
-        A `RuntimeExportReport`; ``print(report)`` gives a readable summary.
-
-    Raises:
-        ValueError: an argument is out of range (the message names it).
-        RuntimeExportError: layers LiteRT cannot run (listed), or a failed check. Nothing is written.
-        ImportError: the ``litert`` extra is missing.
-
-    Example:
-        ```python
-        import keras
-        from keras_residual.export import export_litert
-
-        model = keras.Sequential([
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
-        report = export_litert(model, "digits.tflite", quantize="float16")
-        print(report.max_rel_diff, report.op_counts)
-        ```
-    """
-    started = time.perf_counter()
-    path = rc.check_target(path, ".tflite")
-    check_choice("quantize", quantize, QUANTIZATIONS)
-    check_choice("int8_io", int8_io, INT8_IO)
-    if int8_io is not None and quantize != "int8":
-        fail("int8_io", "None unless quantize='int8'", int8_io)
-    atol, min_agreement = rc.check_common(verify, atol, min_agreement)
-    rc.check_calibration(calibration_data, quantize == "int8")
-    interpreter_class = _interpreter_class()
-    prepared = rc.prepare_source(model)
-    source, size = prepared[0], prepared[2]
-    report = rc.new_report(
-        "litert", path, quantize or "float32", model, prepared, CONVERTER, int8_io or "float32"
+def convert(job, work: Path) -> Artifact:
+    """Keras's LiteRT exporter with builtin ops and the precision's quantization settings."""
+    target = work / "model.tflite"
+    _convert(job.source, job.output_names, target, job.precision, job.options["int8_io"], job.calibration)
+    return Artifact(
+        path=target,
+        converter=CONVERTER,
+        op_counts=op_counts(_interpreter_class(), target),
+        file_size=file_size(target),
+        input_dtype=job.options["int8_io"] or "float32",
+        details={"int8_io": job.options["int8_io"]} if job.options["int8_io"] else {},
     )
-    calibration, held_out = rc.calibration_for(
-        report, calibration_data, size, quantize == "int8", verify and quantize in ("dynamic", "int8")
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)  # only once every argument passed
-    with atomic_path(path) as tmp:
-        _convert(source, report.output_names, tmp, quantize, int8_io, calibration)
-        report.op_counts = op_counts(interpreter_class, tmp)
-        if verify:
-            interpreter = interpreter_class(model_path=str(tmp), num_threads=1)
-            _verify(report, model, source, interpreter, size, held_out, atol, min_agreement)
-        report.file_size = tmp.stat().st_size
-    report.seconds = time.perf_counter() - started
-    return report
 
 
-def _convert(source, names, target, quantize, int8_io, calibration) -> None:
+def load(artifact: Artifact, job):
+    """The ``ai-edge-litert`` interpreter (XNNPACK); returns ``run(images)`` with float outputs."""
+    interpreter = _interpreter_class()(model_path=str(artifact.path), num_threads=1)
+    artifact.runtime = "ai-edge-litert interpreter (XNNPACK, 1 thread)"
+
+    def run(images):
+        outputs, names = run_signature(interpreter, images)
+        return [outputs[names.index(name)] for name in job.output_names]
+
+    return run
+
+
+def publish(artifact: Artifact, job) -> None:
+    """Move the checked file onto ``job.target`` in one atomic rename."""
+    with atomic_path(job.target) as tmp:
+        os.replace(artifact.path, tmp)
+
+
+def _convert(source, names, target, precision, int8_io, calibration) -> None:
     """Keras's LiteRT exporter on a wrapper whose signature reads ``images`` -> named outputs."""
     import keras
     import tensorflow as tf
@@ -124,11 +84,11 @@ def _convert(source, names, target, quantize, int8_io, calibration) -> None:
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     wrapper = keras.Model(inputs, dict(zip(names, outputs, strict=True)))
     settings: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if quantize:
-        settings["optimizations"] = [tf.lite.Optimize.DEFAULT]
-    if quantize == "float16":
+    if precision != "float32":
+        settings["optimizations"] = [tf.lite.Optimize.DEFAULT]  # alone: dynamic-range INT8
+    if precision == "float16":
         settings["target_spec"]["supported_types"] = [tf.float16]
-    if quantize == "int8":
+    if precision == "int8":
         settings["target_spec"]["supported_ops"] = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         settings["representative_dataset"] = lambda: (
             [calibration[i : i + 1]] for i in range(len(calibration))
@@ -141,7 +101,7 @@ def _convert(source, names, target, quantize, int8_io, calibration) -> None:
         ops = _unsupported_ops(str(err))
         if ops:
             raise rc.unsupported_error("LiteRT", source, ops) from err
-        raise rc.RuntimeExportError(f"LiteRT conversion failed: {type(err).__name__}: {err}") from err
+        raise ExportError(f"LiteRT conversion failed: {type(err).__name__}: {err}") from err
 
 
 _UNSUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
@@ -200,20 +160,6 @@ def _dequantize(values, detail, np):
         return values
     scale, zero_point = detail["quantization"]
     return ((values.astype("float32") - zero_point) * scale).astype("float32")
-
-
-def _verify(report, model, source, interpreter, size, held_out, atol, min_agreement) -> None:
-    """Parity (float32 / float16) or top-1 agreement (dynamic / INT8) of the file in the interpreter."""
-    if report.variant in ("dynamic", "int8"):
-        tolerance = None  # judged by top-1 agreement
-    else:
-        tolerance = atol or (rc.FLOAT32_TOLERANCE if report.variant == "float32" else FLOAT16_TOLERANCE)
-
-    def run(images):
-        outputs, names = run_signature(interpreter, images)
-        return [outputs[names.index(name)] for name in report.output_names]
-
-    rc.verify(report, model, source, run, size, held_out, tolerance, min_agreement)
 
 
 def _interpreter_class():

@@ -1,16 +1,20 @@
-"""Export a Keras image model as a versioned SavedModel that TF Serving loads and serves.
+"""The SavedModel format: a versioned directory that TF Serving loads and serves, checked as it loads it.
 
 The export is written with ``keras.export.ExportArchive`` into a hidden temporary directory beside
 the target and renamed into place (``keras_residual._atomic``), so TF Serving (which polls the base
 path for integer-named directories) never sees a half-written version. The serving graph itself
 (signatures, shape guard, decompression-bomb guard, batch 0) is in
 ``keras_residual.export.serving_graph``; the names it promises are in ``keras_residual.contract``.
+Before the rename, the version is loaded through the TF1 session loader (`load`) and compared with
+float32 Keras. One format module of `keras_residual.export.formats`: `check_options`, `convert`,
+`load`, `publish`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_residual import __version__, _atomic, _validation, contract, precision
+from keras_residual import __version__, _atomic, _validation, contract
 from keras_residual.contract import (
     CLASS_NAMES_FILE,
     EXPORT_CONFIG_FILE,
@@ -29,10 +33,13 @@ from keras_residual.contract import (
     SIGNATURE_IMAGES,
     WARMUP_FILE,
 )
+from keras_residual.export.formats import Artifact, file_size, take_options
+from keras_residual.export.report import ExportError
 from keras_residual.export.serving_graph import ServingSpec, build_archive
 from keras_residual.hardware import detect_cpu
 from keras_residual.models import list_presets
-from keras_residual.models.rebuild import rebuild_with_policy
+from keras_residual.models.rebuild import policy_names, rebuild_with_policy
+from keras_residual.precision import FORMAT_PRECISIONS
 from keras_residual.precision_table import serving_dtype
 
 __all__ = [
@@ -44,11 +51,24 @@ __all__ = [
     "SIGNATURE_IMAGES",
     "WARMUP_FILE",
     "auto_serving_dtype",
-    "export_saved_model",
     "next_version",
 ]
 
+NAME = "saved_model"
+PRECISIONS = FORMAT_PRECISIONS[NAME]
+SUFFIX = None  # the target is the model's base directory; the version goes below it
+CHANNELS_FIRST_OK = True  # clients send NHWC; the graph transposes for a channels-first model
 WARMUP_BATCH = 8
+_DEFAULTS = {
+    "version": None,
+    "class_names": None,
+    "top_k": 5,
+    "image_size": None,
+    "resize": "bilinear",
+    "warmup": True,
+    "overwrite": False,
+    "max_pixels": contract.DEFAULT_MAX_PIXELS,
+}
 _RESIZE_METHODS = (
     "bilinear",
     "nearest",
@@ -81,111 +101,98 @@ def next_version(base_path: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(
-    model: keras.Model,
-    base_path: str | os.PathLike,
-    version: int | None = None,
-    class_names: Sequence[str] | None = None,
-    top_k: int = 5,
-    image_size: int | Sequence[int] | None = None,
-    resize: str = "bilinear",
-    compute_dtype: str = "float32",
-    warmup: bool = True,
-    overwrite: bool = False,
-    max_pixels: int = contract.DEFAULT_MAX_PIXELS,
-) -> Path:
-    """Export an image model for TF Serving as ``base_path/<version>/``.
+def check_options(model, path: Path, precision: str, options: dict) -> tuple[Path, dict]:
+    """Check the SavedModel options; returns ``(base_path/<version>, options)``.
 
-    The version directory holds ``saved_model.pb``, ``variables/``, ``assets/`` (``class_names.json``
-    when class names are known, and ``export_config.json`` describing the export) and
-    ``assets.extra/tf_serving_warmup_requests`` (one ``PredictionLog`` per signature).
-
-    Signatures (method ``tensorflow/serving/predict``):
-
-    - ``serving_default``: input ``images``, float32 ``[None, H, W, C]`` raw pixels (the model's own
-      preprocessing runs in the graph). Outputs ``probabilities`` (float32 ``[None, num_classes]``),
-      ``top_k_indices`` (int32), ``top_k_scores`` (float32) and, when class names are known,
-      ``top_k_labels`` (string). A model without a classifier (``include_top=False``, or an output
-      that is not ``[None, num_classes]``) outputs ``features`` instead.
-    - ``serving_bytes``: input ``image_bytes``, string ``[None]`` of encoded JPEG/PNG/GIF/BMP images,
-      decoded, resized to the serving size (antialiased) and fed through the same graph; same outputs.
-
-    Images of another size than the serving size are rejected with INVALID_ARGUMENT (TF Serving does
-    not check shapes itself), and bytes that are not an image give INVALID_ARGUMENT saying the image
-    could not be decoded. An encoded image whose header claims more than ``max_pixels`` pixels is
-    rejected with INVALID_ARGUMENT naming its size before anything is decoded (decompression bombs).
-    A batch of 0 images returns correctly shaped empty outputs. Inputs and outputs are float32
-    whatever the model's dtype policy.
-
-    Args:
-        model: A built single-input, single-output Keras image model. Clients always send NHWC;
-            a channels-first model gets a transpose in the graph (TensorFlow runs NCHW
-            convolutions on GPUs only, so such an export needs a GPU server).
-        base_path: The model's base directory, as given to TF Serving (created if missing).
-        version: Version number (a non-negative integer); ``None`` takes the next one after the
-            highest present.
-        class_names: One label per class, written as an asset and served as ``top_k_labels``.
-        top_k: How many top classes to return (capped at the number of classes); at least 1.
-        image_size: ``(height, width)`` or one int for squares. Required when the model accepts any
-            input size; must match the model's size otherwise.
-        resize: ``tf.image.resize`` method for ``serving_bytes``: one of ``bilinear``, ``nearest``,
-            ``bicubic``, ``area``, ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``.
-        compute_dtype: a name from ``keras_residual.precision.SAVED_MODEL_PRECISIONS``:
-            ``"float32"`` (the default; a mixed-precision model is rebuilt under float32 with the
-            same weights), ``"bfloat16"`` / ``"mixed_bfloat16"`` (a ``mixed_bfloat16`` graph: GPUs,
-            TPUs and CPUs with AMX), or ``"auto"`` (:func:`auto_serving_dtype`: bfloat16 on AMX
-            CPUs, where it measured faster with accuracy kept, float32 elsewhere). The default stays
-            float32 because the exporting machine need not be the serving one, and an AVX2 server
-            runs a bfloat16 graph far slower.
-        warmup: Write ``assets.extra/tf_serving_warmup_requests`` (needs tensorflow-serving-api).
-        overwrite: Replace an existing version directory; otherwise an existing one is an error.
-        max_pixels: Largest ``height * width`` an image header may claim in ``serving_bytes``
-            (default 40 megapixels; recorded in ``export_config.json``).
-
-    Returns:
-        The version directory (``base_path/<version>``).
+    Options: ``version`` (a non-negative integer; ``None`` takes the next one), ``class_names``
+    (one label per class, served as ``top_k_labels``), ``top_k`` (default 5, capped at the class
+    count), ``image_size`` (``(height, width)`` or one int; required when the model accepts any
+    size), ``resize`` (the ``tf.image.resize`` method of ``serving_bytes``), ``warmup`` (write
+    ``assets.extra/tf_serving_warmup_requests``, needs tensorflow-serving-api), ``overwrite``
+    (replace an existing version) and ``max_pixels`` (largest image a header may claim).
 
     Raises:
-        ValueError: For an argument outside its allowed values.
-        FileExistsError: If the version exists and ``overwrite`` is False.
-        ImportError: If ``warmup`` is True and tensorflow-serving-api is missing.
-
-    Example:
-        ```python
-        import tempfile
-        import keras
-        from keras_residual.export import export_saved_model
-
-        inputs = keras.Input((32, 32, 3))
-        x = keras.layers.Rescaling(1 / 255)(inputs)
-        x = keras.layers.Conv2D(4, 3)(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-
-        path = export_saved_model(model, tempfile.mkdtemp(), class_names=["a", "b", "c"], top_k=2)
-        assert path.name == "1" and (path / "saved_model.pb").exists()
-        ```
+        ValueError: a bad option or model.
+        FileExistsError: the version exists and ``overwrite`` is False.
     """
+    options = take_options(NAME, options, _DEFAULTS)
     _check_backend()
-    _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels)
-    plan = _plan(model, class_names, top_k, image_size, resize, max_pixels)
-    if warmup:
+    _check_arguments(model, options["top_k"], options["resize"], options["version"], options["max_pixels"])
+    _validation.check_bool("warmup", options["warmup"])
+    _validation.check_bool("overwrite", options["overwrite"])
+    plan = _plan(model, options["class_names"], options["top_k"], options["image_size"], options["resize"],
+                 options["max_pixels"])
+    if options["warmup"]:
         _require_serving_api()
-    base = _prepare_base(base_path)
-    version = next_version(base) if version is None else version
+    base = _prepare_base(path)
+    version = next_version(base) if options["version"] is None else options["version"]
     target = base / str(version)
-    if target.exists() and not overwrite:
+    if target.exists() and not options["overwrite"]:
         raise FileExistsError(
             f"version {version} already exists at {target}; to replace it, overwrite it "
             "(overwrite=True; --overwrite on the command line)"
         )
-    dtype = auto_serving_dtype() if compute_dtype == "auto" else precision.compute_dtype(compute_dtype)
-    serving_model = _serving_model(model, dtype)
-    config = _export_config(model, serving_model, version=version, spec=plan, compute_dtype=dtype)
-    with _atomic.staging_dir(target) as staging:
-        _write_version(staging, serving_model, plan, config, warmup, model_name=base.name)
-        _atomic.publish_dir(staging, target, overwrite)
-    return target
+    return target, {**options, "version": version, "plan": plan, "image_size": (plan.height, plan.width)}
+
+
+def convert(job, work: Path) -> Artifact:
+    """Write the version directory (SavedModel, assets, warmup requests) into the staging folder."""
+    plan, dtype = job.options["plan"], "bfloat16" if job.precision == "bfloat16" else "float32"
+    serving_model = _serving_model(job.model, dtype)
+    config = _export_config(job.model, serving_model, version=job.options["version"], spec=plan, compute_dtype=dtype)
+    version_dir = work / "version"
+    version_dir.mkdir()
+    _write_version(version_dir, serving_model, plan, config, job.options["warmup"], model_name=job.target.parent.name)
+    return Artifact(
+        path=version_dir,
+        converter="keras.export.ExportArchive (serving_default + serving_bytes signatures)",
+        file_size=file_size(version_dir),
+        details={"version": job.options["version"]},
+        reference=_softmax if plan.apply_softmax else None,
+    )
+
+
+def load(artifact: Artifact, job):
+    """Load the version through the TF1 session loader, as TF Serving does; returns ``run(images)``.
+
+    TF Serving's C++ ``LoadSavedModel`` restores the ``serve`` tag set into a session and runs the
+    signature's tensors by name: ``tf.compat.v1.saved_model.loader.load`` does the same from Python
+    (bfloat16 signatures included), so the check runs the graph the server will run.
+    """
+    from tensorflow.python.util import deprecation  # the TF1 loader is what TF Serving runs: no warning
+
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    with graph.as_default(), deprecation.silence():
+        meta = tf.compat.v1.saved_model.loader.load(session, [tf.saved_model.SERVING], str(artifact.path))
+    missing = {SIGNATURE_IMAGES, SIGNATURE_BYTES} - set(meta.signature_def)
+    if missing:
+        raise ExportError(f"the SavedModel lacks the signatures {sorted(missing)}. Nothing was written.")
+    signature = meta.signature_def[SIGNATURE_IMAGES]
+    output = contract.OUTPUT_FEATURES if contract.OUTPUT_FEATURES in signature.outputs else contract.OUTPUT_PROBABILITIES
+    feed, fetch = signature.inputs[INPUT_IMAGES].name, signature.outputs[output].name
+    graph_def = graph.as_graph_def()
+    nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
+    artifact.op_counts = dict(Counter(node.op for node in nodes).most_common())
+    artifact.runtime = f"tensorflow {tf.__version__} TF1 session loader (as TF Serving loads it)"
+
+    def run(images: np.ndarray, batch_size: int = 16) -> list[np.ndarray]:
+        chunks = [session.run(fetch, {feed: images[i : i + batch_size]}) for i in range(0, len(images), batch_size)]
+        return [np.concatenate(chunks).astype("float32")]
+
+    return run
+
+
+def publish(artifact: Artifact, job) -> None:
+    """Rename the verified version directory to ``base_path/<version>`` (``_atomic.publish_dir``)."""
+    _atomic.publish_dir(artifact.path, job.target, job.options["overwrite"])
+
+
+def _softmax(outputs: list[np.ndarray]) -> list[np.ndarray]:
+    """What the serving graph returns for a logits model: the softmax of Keras's outputs."""
+    logits = outputs[0].astype("float64")
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return [(exp / exp.sum(axis=-1, keepdims=True)).astype("float32")]
 
 
 def auto_serving_dtype() -> str:
@@ -202,12 +209,12 @@ def auto_serving_dtype() -> str:
 def _check_backend() -> None:
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
-            f"export_saved_model needs the TensorFlow backend, the Keras backend is "
+            f"a SavedModel export needs the TensorFlow backend, the Keras backend is "
             f"{keras.backend.backend()!r}: run with KERAS_BACKEND=tensorflow"
         )
 
 
-def _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels) -> None:
+def _check_arguments(model, top_k, resize, version, max_pixels) -> None:
     if len(model.inputs or []) != 1:
         raise ValueError(
             f"`model` must have exactly one image input; received a model with {len(model.inputs or [])} inputs."
@@ -218,7 +225,6 @@ def _check_arguments(model, top_k, resize, compute_dtype, version, max_pixels) -
         )
     _validation.check_int("top_k", top_k, 1)
     _validation.check_choice("resize", resize, _RESIZE_METHODS)
-    precision.check_precision("compute_dtype", compute_dtype, precision.SAVED_MODEL_PRECISIONS)
     _validation.check_optional_int("version", version, 0)
     _validation.check_int("max_pixels", max_pixels, 1)
 
@@ -335,8 +341,7 @@ def _serving_size(
 
 
 def _serving_model(model: keras.Model, compute_dtype: str) -> keras.Model:
-    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)}
-    mixed = {name for name in policies if name.startswith("mixed_")}
+    mixed = {name for name in policy_names(model) if name.startswith("mixed_")}
     if compute_dtype == "float32" and not mixed:
         return model
     if compute_dtype == "bfloat16" and mixed == {"mixed_bfloat16"}:
@@ -393,7 +398,7 @@ def _export_config(
 
 
 def _policies(model: keras.Model) -> list[str]:
-    return sorted({layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)})
+    return sorted(policy_names(model))
 
 
 def _preset_name(model: keras.Model, config: dict[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ import keras
 
 from keras_residual import precision
 
-__all__ = ["rebuild_with_policy"]
+__all__ = ["is_mixed_precision", "policy_names", "rebuild_with_policy"]
 
 _MIXED = ("mixed_float16", "mixed_bfloat16")
 _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
@@ -62,8 +62,24 @@ def _rewrite(node: Any, replace: dict[str, str], keep: frozenset[str]) -> Any:
     return out
 
 
-def _policy_names(model: keras.Model) -> set[str]:
+def policy_names(model: keras.Model) -> set[str]:
+    """The dtype policy names of ``model`` and every layer in it (``{"float32"}`` for a plain model)."""
     return {layer.dtype_policy.name for layer in model._flatten_layers(include_self=True)}
+
+
+def is_mixed_precision(model: keras.Model) -> bool:
+    """Whether any layer of ``model`` runs under a policy other than float32 (mixed or pure float16/bfloat16).
+
+    Example:
+        ```python
+        import keras
+        from keras_residual.models.rebuild import is_mixed_precision
+
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, dtype="mixed_bfloat16")])
+        assert is_mixed_precision(model)
+        ```
+    """
+    return not policy_names(model) <= {"float32"}
 
 
 def _output_layer_names(config: dict) -> frozenset[str]:
@@ -127,7 +143,7 @@ def rebuild_with_policy(model: keras.Model, compute_dtype: str = "float32") -> k
     config = keras.saving.serialize_keras_object(model)
     replace = {name: target for name in _MIXED}
     keep: frozenset[str] = frozenset()
-    if compute == "bfloat16" and not (_policy_names(model) & set(_MIXED)):
+    if compute == "bfloat16" and not (policy_names(model) & set(_MIXED)):
         replace["float32"] = target
         keep = _output_layer_names(config)
     config = _rewrite(copy.deepcopy(config), replace, keep)

@@ -9,7 +9,7 @@ import pytest
 
 from keras_residual import ResNet
 from keras_residual.cli import export_onnx as command
-from keras_residual.export.onnx_images import verification_images
+from keras_residual.export.images import verification_images
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -71,7 +71,7 @@ def test_int8_calibrates_on_a_folder_of_images(tmp_path, digits_model):
 
 
 def test_calibration_split_sources():
-    from keras_residual.export.onnx_images import calibration_split
+    from keras_residual.export.images import calibration_split
 
     calibration, held_out, source = calibration_split(None, 16, 16, 1)
     assert (calibration.shape, held_out.shape, source) == ((128, 16, 16, 1), (360, 16, 16, 1), "digits")

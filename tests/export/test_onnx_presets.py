@@ -6,9 +6,9 @@ import onnx
 import pytest
 
 from keras_residual import ResNet
+from keras_residual.export import TOLERANCE as FLOAT32_ATOL
 from keras_residual.export import export_onnx
-from keras_residual.export.onnx import FLOAT32_ATOL
-from keras_residual.export.onnx_images import verification_images
+from keras_residual.export.images import verification_images
 from tests.export.test_onnx import onnx_run, randomize_norm_statistics
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

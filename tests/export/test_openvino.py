@@ -7,11 +7,11 @@ import pytest
 
 from keras_residual import ResNet
 from keras_residual.cli import main
+from keras_residual.export import TOLERANCE as FLOAT32_TOLERANCE
 from keras_residual.export import RuntimeExportError, export_openvino
 from keras_residual.export import openvino as openvino_module
-from keras_residual.export.onnx_images import verification_images
+from keras_residual.export.images import verification_images
 from keras_residual.export.openvino import compile_ir
-from keras_residual.export.runtime_check import FLOAT32_TOLERANCE
 from tests.export.runtime_helpers import digits_resnet20, kill_mid_export, unsupported_model
 from tests.export.test_onnx import randomize_norm_statistics, tiny_model
 from tests.export.test_onnx_presets import PRESETS, SMALL

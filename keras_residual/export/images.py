@@ -1,4 +1,4 @@
-"""Which real images check and calibrate an ONNX export: verification batches and INT8 calibration splits.
+"""Which real images check and calibrate an export: verification batches and INT8 calibration splits.
 
 The images themselves (digits, sklearn's sample photos, image folders) come from
 `keras_residual.datasets`. Every function returns float32 NHWC batches of raw 0..255 pixels at the
