@@ -41,7 +41,7 @@ def canonical_config(entry: WeightSet) -> dict:
     return config
 
 
-def _import_keras_file(cls, entry: WeightSet, path, canonical) -> None:
+def _import_keras_file(cls, entry: WeightSet, path):
     if entry.preset not in KERAS_APPLICATIONS:
         raise ValueError(
             f"{entry.qualified_name}: format 'keras' (keras.applications files) fits presets "
@@ -53,17 +53,16 @@ def _import_keras_file(cls, entry: WeightSet, path, canonical) -> None:
         source.load_weights(str(path))
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"{entry.qualified_name}: {path} is not a keras.applications weights file: {error}") from None
-    converted = convert_keras_application(cls, source, **{"norm_epsilon": canonical.resnet_config["norm_epsilon"]})
-    canonical.set_weights(converted.get_weights())
+    return convert_keras_application(cls, source, name=canonical_config(entry)["name"])
 
 
 def _convert(cls, entry: WeightSet, progress: bool):
     """The canonical model with the set's weights, written to the converted cache."""
     path = fetch(entry, progress=progress)
-    canonical = cls(**canonical_config(entry))
     if entry.format == "keras":
-        _import_keras_file(cls, entry, path, canonical)
+        canonical = _import_keras_file(cls, entry, path)  # same layers and weights as the canonical model
     else:
+        canonical = cls(**canonical_config(entry))
         load_torch_checkpoint(canonical, path)
     target = converted_path(entry)
     with _atomic.atomic_path(target) as tmp:

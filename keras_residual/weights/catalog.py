@@ -68,6 +68,18 @@ KERAS_EPSILON = 1.001e-5
 """BatchNorm epsilon of the keras.applications ResNets (their weights are evaluated with it)."""
 
 
+def format_defaults(fmt: str, preset: str) -> tuple[str, dict]:
+    """``(normalization mode, ResNet overrides)`` a checkpoint format implies for a preset.
+
+    keras.applications files are evaluated with Keras's ``preprocess_input`` ("caffe": BGR minus the
+    ImageNet mean for v1; "tf": [-1, 1] for v2) and a BatchNorm epsilon of 1.001e-5; torchvision and
+    timm files with torchvision's ImageNet mean/std and the torch epsilon (the presets' default).
+    """
+    if fmt == "keras":
+        return ("tf" if preset.endswith("_v2") else "caffe"), {"norm_epsilon": KERAS_EPSILON}
+    return "imagenet", {}
+
+
 def _torchvision_entries():
     for preset, sets in _TORCHVISION.items():
         for version, file_name, top1, top5, num_params, size_mb, resize in sets:
@@ -104,14 +116,9 @@ def _keras_entries():
             "top5": top5,
             "num_params": num_params,
             "size_mb": size_mb,
-            # Keras's preprocess_input: "caffe" (BGR, mean subtracted) for v1, "tf" ([-1, 1]) for v2.
-            "transforms": {
-                "resize": 256,
-                "crop": 224,
-                "interpolation": "bilinear",
-                "mode": "tf" if preset.endswith("_v2") else "caffe",
-            },
-            "overrides": {"norm_epsilon": KERAS_EPSILON},
+            # The usual single 224 center crop of a 256 resize (Keras does not publish its evaluation
+            # resize); the normalization is the format's (see keras_format_defaults).
+            "transforms": {"resize": 256, "crop": 224, "interpolation": "bilinear"},
         }
 
 

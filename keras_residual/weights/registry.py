@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keras_residual._validation import fail
-from keras_residual.weights.catalog import BUILTIN
+from keras_residual.weights.catalog import BUILTIN, format_defaults
 from keras_residual.weights.imagenet_classes import IMAGENET_CLASSES
 
 REGISTRY_ENV = "KERAS_RESIDUAL_WEIGHTS_REGISTRY"
@@ -110,7 +110,9 @@ class WeightSet:
 
 def _from_dict(data: dict, private: bool = False) -> WeightSet:
     data = dict(data)
-    transforms = Transforms(**data.pop("transforms", {}))
+    mode, overrides = format_defaults(data["format"], data["preset"])
+    transforms = Transforms(**{"mode": mode, **data.pop("transforms", {})})
+    data["overrides"] = {**overrides, **data.get("overrides", {})}
     class_names = data.pop("class_names", None)
     if class_names is None and data.get("num_classes", 1000) == 1000:
         class_names = IMAGENET_CLASSES

@@ -75,3 +75,34 @@ def torch_logits(model, pixels: np.ndarray) -> np.ndarray:
     x = ((pixels / 255.0 - mean) / std).transpose(0, 3, 1, 2)
     with torch.no_grad():
         return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def keras_applications_model(seed: int = 0, input_shape=(64, 64, 3)):
+    """keras.applications.ResNet50 (logits head) with random BatchNorm statistics and conv biases."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    model = keras.applications.ResNet50(weights=None, input_shape=input_shape, classifier_activation=None)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n),
+                               rng.uniform(0.5, 1.5, n)])
+        elif isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
+    return model
+
+
+def write_keras_applications_h5(model, path: Path) -> Path:
+    """The legacy HDF5 weights layout keras.applications publishes (``layer_names``/``weight_names`` attrs)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(str(path), "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    return path
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()

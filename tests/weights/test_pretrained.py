@@ -154,3 +154,20 @@ def test_name_errors_are_one_line(isolated, weights, preset, expected):
     with pytest.raises(ValueError) as raised:
         ResNet.from_preset(preset, weights=weights)
     assert expected in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_keras_applications_h5_converts_with_parity(isolated, served, tmp_path, monkeypatch):
+    """A keras.applications-format ResNet50 .h5 (legacy HDF5 layout), by name for resnet50_v1."""
+    from keras.applications.resnet import preprocess_input
+
+    directory, server = served
+    source = checkpoints.keras_applications_model()
+    path = checkpoints.write_keras_applications_h5(source, directory / "resnet50_acme.h5")
+    entry = {"name": "acme_keras", "preset": "resnet50_v1", "url": f"{server.url}/{path.name}",
+             "sha256": checkpoints.sha256(path), "format": "keras", "transforms": {"mode": "caffe"}}
+    monkeypatch.setenv("KERAS_RESIDUAL_WEIGHTS_REGISTRY", str(write_registry(tmp_path / "r.json", [entry])))
+    pixels = checkpoints.images(count=2, size=64)
+    model = ResNet.from_preset("resnet50_v1", weights="acme_keras", classifier_activation=None)
+    expected = source.predict(preprocess_input(pixels.copy()), verbose=0)
+    assert model.resnet_config["preprocessing"] == "caffe" and model.resnet_config["norm_epsilon"] == 1.001e-5
+    assert _relative_error(model.predict(pixels, verbose=0), expected) <= 1e-4
