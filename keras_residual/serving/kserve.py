@@ -60,8 +60,10 @@ def kserve_manifest(
         storage_uri: where the cluster reads the same export (``s3://bucket/models/digits``, ``gs://``,
             ``pvc://CLAIM/path``, ...).
         name: the service's name (default: the export's folder name).
-        cpu: CPU request per replica; ``memory``: memory request and limit.
-        min_replicas, max_replicas: the autoscaler's bounds (``min_replicas`` 0 lets Knative scale to zero).
+        cpu: CPU request per replica.
+        memory: memory request and limit per replica.
+        min_replicas: the autoscaler's lower bound (0 lets Knative scale to zero).
+        max_replicas: the autoscaler's upper bound.
         scale_metric: ``"cpu"``, ``"memory"`` (Standard mode), ``"concurrency"`` or ``"rps"`` (Knative).
         scale_target: the metric's target (percent for cpu / memory, calls per replica otherwise).
         deployment_mode: ``"Standard"`` (a Deployment and an HPA) or ``"Knative"`` (serverless).

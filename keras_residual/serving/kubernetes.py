@@ -15,7 +15,9 @@
   The image has bash but no curl, so the probe is bash's ``/dev/tcp``. A startup probe with the
   same check covers a long first load; the liveness probe is the gRPC port's TCP socket.
 - ``service.yaml``: a ClusterIP Service, and a headless one (``NAME-headless``) whose DNS name
-  lists every ready pod for gRPC's ``round_robin`` (``dns:///NAME-headless.NAMESPACE:8500``).
+  lists every ready pod for gRPC's ``round_robin`` (``dns:///NAME-headless.NAMESPACE:8500``). The
+  server closes a gRPC connection after 5 minutes (``grpc.max_connection_age_ms``), so such clients
+  resolve the name again and reach pods added since.
 - ``hpa.yaml`` (autoscaling/v2, CPU utilization) and ``pdb.yaml`` (policy/v1, one pod down at a time).
 
 The model comes from a PersistentVolumeClaim mounted read-only (``pvc:CLAIM``: the claim holds
@@ -105,6 +107,9 @@ def _server_args(batching: bool) -> list[str]:
         f"--model_config_file={_CONFIG_DIR}/models.config",
         f"--monitoring_config_file={_CONFIG_DIR}/monitoring.config",
         "--enable_model_warmup=true",
+        # close each client connection after 5 minutes: clients balancing over the headless Service
+        # then resolve its name again and find the pods the autoscaler added
+        "--grpc_channel_arguments=grpc.max_connection_age_ms=300000",
     ]
     if batching:
         args += ["--enable_batching=true", f"--batching_parameters_file={_CONFIG_DIR}/batching_parameters.txt"]
