@@ -330,6 +330,43 @@ def describe(use_tensorflow: bool = False) -> dict:
     }
 
 
+SERVING_PICKS: tuple[dict, ...] = (
+    {
+        "device": "cpu-avx2",
+        "runtime": "ONNX Runtime float32",
+        "why": "INT8 (static QDQ) ran at 0.96x float32 without 8-bit dot products; no native bfloat16",
+        "value": 0.96,
+        "record": "benchmarks/machines/amd-epyc-cpu-avx2.json",
+        "key": "rows[id=2d].ratio",
+    },
+)
+"""The serving runtime measured fastest per CPU class, with the figure and the record it comes from
+(``benchmarks/serving_per_core.py`` for per-core serving; a test compares each figure with its record)."""
+
+
+def serving_pick(device_class: str) -> dict | None:
+    """The measured serving pick for a CPU class (:data:`SERVING_PICKS`), or None where nothing was measured.
+
+    Example:
+        >>> serving_pick("cpu-avx2")["runtime"], serving_pick("cpu-other")
+        ('ONNX Runtime float32', None)
+    """
+    return next((pick for pick in SERVING_PICKS if pick["device"] == device_class), None)
+
+
+def serving_lines(device_class: str) -> list[str]:
+    """What ``keras-residual info`` prints about serving on this CPU class."""
+    pick = serving_pick(device_class)
+    if pick is None:
+        return [
+            f"serving: nothing measured for class {device_class}; `python benchmarks/serving_per_core.py` "
+            "in a source checkout measures every runtime here"
+        ]
+    return [
+        f"serving: {pick['runtime']} measured fastest on class {device_class} ({pick['why']}; {pick['record']})"
+    ]
+
+
 def cpu_flags_of(record: dict) -> set[str]:
     """The CPU flag set of a recorded machine description (a benchmark record's ``machine`` or ``hardware``)."""
     hardware = record.get("hardware") or {}

@@ -112,3 +112,30 @@ def test_info_prints_the_detected_hardware(capsys):
     text = capsys.readouterr().out
     assert f"flags: {', '.join(hardware.detect_cpu().flags) or 'none detected'}" in text
     assert "onednn: " in text
+    assert hardware.serving_lines(hardware.detect_cpu().device_class)[0] in text
+    assert info["serving"] == hardware.serving_pick(hardware.detect_cpu().device_class)
+
+
+def test_physical_cores_count_smt_siblings_once():
+    smt = "".join(
+        f"processor : {i}\nflags : avx2\nphysical id : {i // 4}\ncore id : {i % 2}\n\n" for i in range(8)
+    )
+    cpu = hardware.parse_cpuinfo(smt, cores=8)
+    assert (cpu.cores, cpu.physical_cores) == (8, 4)  # 2 packages x 2 cores x 2 threads
+    assert hardware.parse_cpuinfo("flags : avx2\n", cores=3).physical_cores == 3  # no topology: logical
+    assert hardware.parse_cpuinfo(smt, cores=2).physical_cores == 2  # never more than this process sees
+
+
+def test_serving_picks_are_their_records():
+    from pathlib import Path
+
+    from keras_residual.precision_table import lookup
+
+    repo = Path(__file__).resolve().parents[1]
+    assert hardware.SERVING_PICKS
+    for pick in hardware.SERVING_PICKS:
+        recorded = lookup(json.loads((repo / pick["record"]).read_text()), pick["key"])
+        assert round(recorded, 2) == pytest.approx(pick["value"]), pick
+        assert hardware.serving_pick(pick["device"]) is pick
+        assert pick["runtime"] in hardware.serving_lines(pick["device"])[0]
+    assert "nothing measured" in hardware.serving_lines("cpu-other")[0]

@@ -1,5 +1,6 @@
-"""``keras-residual info``: versions, backend, installed extras, the preset names and the detected hardware
-(CPU model and SIMD/AMX/VNNI/BF16 flags, GPUs with their compute capability, oneDNN on or off)."""
+"""``keras-residual info``: versions, backend, installed extras, the preset names, the detected hardware
+(CPU model and SIMD/AMX/VNNI/BF16 flags, GPUs with their compute capability, oneDNN on or off) and the serving
+runtime measured fastest on this CPU class (:func:`keras_residual.hardware.serving_pick`)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def collect(gpus: bool = False, verbose: bool = False) -> dict:
     Works in a client-only install too: Keras, its backend and the presets are then ``None``.
     """
     from keras_residual import __version__
-    from keras_residual.hardware import describe
+    from keras_residual.hardware import describe, serving_pick
 
     try:
         start_tensorflow(verbose)  # quiet unless verbose; raises CLIError without Keras
@@ -68,13 +69,14 @@ def collect(gpus: bool = False, verbose: bool = False) -> dict:
         "tensorflow": _version("tensorflow"),
         "extras": {extra: {dist: _version(dist) for dist in dists} for extra, dists in _EXTRAS.items()},
         "presets": presets,
-        "hardware": describe(use_tensorflow=gpus),
+        "hardware": (hardware := describe(use_tensorflow=gpus)),
+        "serving": serving_pick(hardware["cpu"]["device_class"]),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the environment report."""
-    from keras_residual.hardware import summary_lines
+    from keras_residual.hardware import serving_lines, summary_lines
 
     info = collect(gpus=args.gpus, verbose=getattr(args, "verbose", False))
     if args.json:
@@ -96,6 +98,6 @@ def run(args: argparse.Namespace) -> int:
         print("presets: Keras is not installed (pip install 'keras-residual[tf]')")
     else:
         print(f"presets ({len(info['presets'])}): {', '.join(info['presets'])}")
-    for line in summary_lines(info["hardware"]):
+    for line in summary_lines(info["hardware"]) + serving_lines(info["hardware"]["cpu"]["device_class"]):
         print(line)
     return 0
