@@ -42,7 +42,8 @@ def files(tmp_path_factory):
 
 CASES = [
     # (sub-command argv with {dir} for the fixture folder, text the one error line must contain)
-    (["train", "--weights", "imagenet", "--out", "{dir}/run1"], "--weights 'imagenet': no such file"),
+    (["train", "--weights", "imagenet", "--out", "{dir}/run1"], "received preset='resnet20_cifar'"),
+    (["train", "--weights", "{dir}/missing.pth", "--out", "{dir}/run1"], "missing.pth': no such file"),
     (["train", "--preset", "resnet18", "--data", "synthetic", "--weights", "{dir}/garbage.pth",
       "--out", "{dir}/run2"], "garbage.pth"),
     (["train", "--preset", "resnet18", "--data", "synthetic", "--weights", "{dir}/garbage.safetensors",
@@ -78,6 +79,8 @@ CASES = [
      "resize"),
     (["predict", "--target", "127.0.0.1:1", "--model", "m", "{dir}/missing.png"], "missing.png"),
     (["tune-batching", "{dir}/no-export"], "no-export"),
+    (["weights", "download", "nope", "--preset", "resnet50"], "known for preset 'resnet50'"),
+    (["evaluate", "{dir}/missing.keras", "--data", "{dir}"], "missing.keras': no such file"),
 ]
 
 

@@ -17,7 +17,7 @@ import sys
 from keras_residual import __version__
 from keras_residual.cli._runtime import CLIError, start_tensorflow
 
-TENSORFLOW_COMMANDS = frozenset({"train", "export", "bench", "tune-batching"})
+TENSORFLOW_COMMANDS = frozenset({"train", "export", "bench", "tune-batching", "evaluate"})
 """Sub-commands that need TensorFlow and Keras (the others run in a client-only install)."""
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
     from keras_residual.cli import (
         bench,
+        evaluate,
         deploy,
         export_litert,
         export_onnx,
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune_batching.register(sub)
     deploy.register(sub)
     weights.register(sub)
+    evaluate.register(sub)
     return parser
 
 

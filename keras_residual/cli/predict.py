@@ -22,13 +22,13 @@ from typing import Any
 from keras_residual import contract
 
 
-def _add_connection_args(parser: argparse.ArgumentParser) -> None:
+def _add_connection_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
         "--target",
-        required=True,
+        required=required,
         help="HOST:PORT for gRPC (TF Serving: 8500), or http(s)://HOST:PORT for REST (TF Serving: 8501).",
     )
-    parser.add_argument("--model", required=True, help="Model name the server was started with.")
+    parser.add_argument("--model", required=required, help="Model name the server was started with.")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--version", type=int, default=None, help="Ask for this version (default: newest).")
     choice.add_argument("--version-label", default=None, help="Ask for a labelled version (e.g. stable).")
@@ -59,10 +59,18 @@ def register(subparsers: Any) -> None:
     """Add the ``predict`` and ``serving-status`` commands to the ``keras-residual`` parser."""
     predict = subparsers.add_parser(
         "predict",
-        help="Classify image files with a model served by TF Serving (gRPC or REST).",
-        description="Send image files to a served model's string signature and print top-k labels and scores.",
+        help="Classify image files with a model served by TF Serving, or locally with pretrained weights.",
+        description=(
+            "Send image files to a served model's string signature (--target, --model) and print top-k "
+            "labels and scores; or, with --preset and --weights, run the model here (e.g. --preset resnet50 "
+            "--weights imagenet: the top-5 ImageNet labels, images prepared with the weights' transforms)."
+        ),
     )
-    _add_connection_args(predict)
+    _add_connection_args(predict, required=False)
+    local = predict.add_argument_group("local model (instead of --target/--model)")
+    local.add_argument("--preset", default=None, help="Run this preset here (needs --weights).")
+    local.add_argument("--weights", default=None, help="'imagenet' or a weights name (keras-residual weights list).")
+    local.add_argument("--top-k", type=int, default=5, help="Labels per image in local mode (default 5).")
     predict.add_argument(
         "--signature",
         default=contract.SIGNATURE_BYTES,
@@ -156,24 +164,58 @@ def _rows(images: list[str], outputs: dict) -> list[dict]:
     return records
 
 
+def _local_outputs(args: argparse.Namespace) -> dict:
+    """Top-k outputs (the served export's names) of a preset with named weights, run in this process."""
+    if args.target or args.model:
+        raise ValueError("--preset runs a local model: leave out --target and --model")
+    if args.weights is None:
+        raise ValueError("--preset needs --weights ('imagenet' or a name from `keras-residual weights list`)")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be a positive integer; received --top-k {args.top_k}")
+    from keras_residual.cli._runtime import start_tensorflow
+
+    start_tensorflow(verbose=getattr(args, "verbose", False))
+    import numpy as np
+
+    from keras_residual.models import ResNet
+    from keras_residual.weights import get_weights
+    from keras_residual.weights.transforms import load_images
+
+    entry = get_weights(args.weights, args.preset)  # a bad name fails before any image is read
+    model = ResNet.from_preset(args.preset, weights=entry.qualified_name)
+    names = entry.class_names or [str(i) for i in range(entry.num_classes)]
+    scores = np.asarray(model.predict(load_images(args.images, entry.transforms), batch_size=args.batch, verbose=0))
+    top = np.argsort(-scores, axis=1)[:, : min(args.top_k, scores.shape[1])]
+    return {
+        contract.OUTPUT_TOP_K_INDICES: top,
+        contract.OUTPUT_TOP_K_SCORES: np.take_along_axis(scores, top, axis=1),
+        contract.OUTPUT_TOP_K_LABELS: [[names[i] for i in row] for row in top],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``keras-residual predict``; returns the exit code."""
     from keras_residual.client import ServingError
 
     if args.batch < 1:
         raise ValueError(f"--batch must be a positive integer; received --batch {args.batch}")
-    try:
-        with _client(args, max_batch=args.batch) as client:
-            outputs = client.predict_encoded(args.images, signature=args.signature)
-    except ServingError as err:
-        if isinstance(err, ValueError):  # input the signature does not take: a usage error
-            raise
-        return _fail("predict", err)
+    if args.preset is not None:
+        outputs = _local_outputs(args)
+    elif not (args.target and args.model):
+        raise ValueError("give --target and --model (a served model), or --preset and --weights (a local model)")
+    else:
+        try:
+            with _client(args, max_batch=args.batch) as client:
+                outputs = client.predict_encoded(args.images, signature=args.signature)
+        except ServingError as err:
+            if isinstance(err, ValueError):  # input the signature does not take: a usage error
+                raise
+            return _fail("predict", err)
     records = _rows(list(args.images), outputs)
     if args.json:
-        print(
-            json.dumps({"model": args.model, "signature": args.signature, "predictions": records}, indent=2)
-        )
+        source = {"model": args.model, "signature": args.signature} if args.preset is None else {
+            "preset": args.preset, "weights": args.weights}
+        print(json.dumps({**source, "predictions": records}, indent=2))
         return 0
     if records and "top_k" in records[0]:
         width = max(len("image"), *(len(r["image"]) for r in records))

@@ -6,12 +6,13 @@ import argparse
 
 from keras_residual import precision
 from keras_residual.cli._runtime import CLIError, check_input_file, check_output_dir
+from keras_residual.weights.registry import is_weights_name
 
 WEIGHTS_HELP = (
-    "pretrained weights for the preset: a local file, nothing is downloaded. A torchvision/timm "
-    "checkpoint (.pth, .pt, .bin read with torch; .safetensors) or a Keras .weights.h5 file. "
-    "For keras.applications ImageNet weights, convert with ResNet.from_keras_applications "
-    "(see the docs' weights page)"
+    "pretrained weights for the preset: 'imagenet' (its best published set) or a weights name from "
+    "`keras-residual weights list` (downloaded once, hash-checked; backbone from the weights, a fresh "
+    "head for the data's classes, the weights' pixel normalization), or a local file: a torchvision/timm "
+    "checkpoint (.pth, .pt, .bin read with torch; .safetensors) or a Keras .weights.h5 file"
 )
 
 
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--image-size", type=int, default=None, help="image height and width (default per dataset)"
     )
-    parser.add_argument("--weights", default=None, metavar="FILE", help=WEIGHTS_HELP)
+    parser.add_argument("--weights", default=None, metavar="NAME_OR_FILE", help=WEIGHTS_HELP)
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -85,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out or default_out_dir(args.preset, args.data)
     check_output_dir(out, "--out")
-    if args.weights is not None:
+    if args.weights is not None and not is_weights_name(args.weights):
         try:
             check_input_file(args.weights, "--weights")
         except CLIError as err:
-            raise CLIError(f"{err} (--weights takes a local checkpoint file: .pth, .pt, .bin, "
-                           ".safetensors or .weights.h5)") from err
+            raise CLIError(f"{err} (--weights takes a weights name or a local checkpoint file: .pth, .pt, "
+                           ".bin, .safetensors or .weights.h5)") from err
     # AdamW's usual ResNet settings (peak 1e-3 per 64 images, decoupled decay 0.05); SGD takes the defaults.
     recipe = (
         Recipe(optimizer="adamw", base_lr=4e-3, weight_decay=0.05) if args.optimizer == "adamw" else Recipe()

@@ -28,7 +28,7 @@ from keras_residual.models.pretrained import load_pretrained
 from keras_residual.models.stages import DOWNSAMPLE_POSITIONS, OUTPUT_STRIDES, block_specs
 from keras_residual.models.stem import STEM_STRIDES, STEMS, apply_stem
 from keras_residual.models.torch_checkpoint import load_torch_checkpoint
-from keras_residual.weights import get_weights
+from keras_residual.weights import get_weights, is_weights_name
 
 POOLINGS = (None, "avg", "max")
 PREPROCESSINGS = (None, "unit", "imagenet", "caffe", "tf")
@@ -421,7 +421,7 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
             raise ValueError(
                 f"Unknown ResNet argument(s) {unknown} for preset {name!r}. Allowed: {sorted(allowed)}."
             )
-        entry = get_weights(weights, name) if _is_weights_name(weights) else None
+        entry = get_weights(weights, name) if is_weights_name(weights) else None
         if entry is not None:
             config.update(entry.overrides)
             config.update(preprocessing=entry.transforms.mode, num_classes=entry.num_classes)
@@ -482,17 +482,6 @@ class ResNet(EmptyBatchSafeModel, keras.Model):
     def replace_head(self, num_classes, classifier_activation=None):
         """A new model with these backbone weights and a fresh classifier; see :func:`finetune.replace_head`."""
         return finetune.replace_head(self, num_classes, classifier_activation)
-
-
-_WEIGHTS_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5")
-
-
-def _is_weights_name(weights):
-    """True for a registry name ("imagenet", "torchvision_v2"): a string that cannot be a weights path."""
-    if not isinstance(weights, str) or not weights:
-        return False
-    looks_like_path = "/" in weights or os.sep in weights or weights.lower().endswith(_WEIGHTS_FILE_SUFFIXES)
-    return not looks_like_path and not os.path.exists(weights)
 
 
 def _load_weights_file(model, weights):

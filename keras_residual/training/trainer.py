@@ -22,6 +22,7 @@ from keras_residual.training.multi_worker import fit_multi_worker
 from keras_residual.training.pipeline import make_pipeline, recipe_augmenter
 from keras_residual.training.recipe import Recipe, build_loss, build_optimizer, build_schedule
 from keras_residual.training.run_dir import BestCheckpointCallback, RunDirectory, StateCallback
+from keras_residual.weights import is_weights_name
 
 DEFAULT_PRESET = "resnet20_cifar"
 
@@ -55,13 +56,15 @@ def _build_model(model, weights, input_shape, num_classes, norm_momentum):
                 "model", "a builder that returns a keras.Model", f"a builder returning {type(built).__name__}"
             )
         return built
+    # Named weights bring their own normalization (ResNet.from_preset); a local file is torchvision's.
+    normalization = {} if is_weights_name(weights) else {"preprocessing": "imagenet" if weights else "unit"}
     return ResNet.from_preset(
         model,
         weights=weights,
         input_shape=input_shape,
         num_classes=num_classes,
-        preprocessing="imagenet" if weights else "unit",
         norm_momentum=norm_momentum,
+        **normalization,
     )
 
 
@@ -129,9 +132,12 @@ def train(
         lr: Peak learning rate; default ``recipe.base_lr * batch_size / 256``.
         image_size: Image height and width; default per dataset (32 for digits).
         precision: ``"auto"``, ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
-        weights: Pretrained weights for a preset: ``None`` or a local file (a torchvision/timm
-            checkpoint ``.pth``/``.pt``/``.bin``/``.safetensors``, or a Keras ``.weights.h5``; see
-            ``ResNet.from_preset``). Nothing is downloaded.
+        weights: Pretrained weights for a preset: ``None``, ``"imagenet"`` or a weights name
+            (downloaded and verified, see ``keras_residual.weights``; the backbone comes from the
+            weights, the classifier is fresh for the dataset's classes and the model normalizes
+            pixels as the weights expect), or a local file (a torchvision/timm checkpoint
+            ``.pth``/``.pt``/``.bin``/``.safetensors``, or a Keras ``.weights.h5``; see
+            ``ResNet.from_preset``).
         resume: ``"auto"``, ``"yes"`` or ``"no"`` (see ``run_dir.RESUME_MODES``).
         strategy: ``"auto"``, ``"default"``, ``"mirrored"`` or ``"multi_worker"``.
         xla: Compile the train step with XLA (``jit_compile=True``).

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -126,11 +127,9 @@ def _download(entry: WeightSet, url: str, target: Path, progress: bool) -> None:
     from keras.utils import get_file  # heavy: only a real download needs Keras
 
     try:
-        if progress:
+        # The progress bar goes to stderr (or nowhere): stdout stays for results (`--json`).
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stderr if progress else sink):
             get_file(fname=target.name, origin=url, cache_dir=str(target.parent), cache_subdir="")
-        else:
-            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-                get_file(fname=target.name, origin=url, cache_dir=str(target.parent), cache_subdir="")
     except Exception as err:  # get_file raises a bare Exception "URL fetch failure on URL: code -- reason"
         reason = str(err).splitlines()[0].split(" -- ", 1)[-1] if str(err) else type(err).__name__
         raise _unavailable(entry, url, reason) from None
@@ -142,7 +141,7 @@ def fetch(entry: WeightSet, folder: str | os.PathLike | None = None, progress: b
     Args:
         entry: the weight set.
         folder: store the file here instead of the cache directory (``weights download --to``).
-        progress: show Keras's download progress bar.
+        progress: show Keras's download progress bar (on stderr).
 
     Returns:
         The path of the verified file (``<folder or cache>/<file name>``).

@@ -27,6 +27,9 @@ FORMATS = ("torchvision", "timm", "keras")
 MODES = ("imagenet", "caffe", "tf", "unit")
 """Pixel normalizations (:class:`~keras_residual.models.preprocessing.ImagePreprocessing` modes)."""
 
+WEIGHTS_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".h5")
+"""Suffixes that make a ``weights`` string a file path rather than a weights name."""
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
@@ -106,6 +109,21 @@ class WeightSet:
     def file_name(self) -> str:
         """The file name at the end of ``url`` (what a mirror serves)."""
         return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def is_weights_name(weights) -> bool:
+    """True if ``weights`` names a registry set (``"imagenet"``, ``"torchvision_v2"``), False for a path.
+
+    A string is a path when it has a path separator or a weights file suffix, or exists on disk.
+
+    Example:
+        >>> is_weights_name("imagenet"), is_weights_name("ckpt/resnet50.pth"), is_weights_name(None)
+        (True, False, False)
+    """
+    if not isinstance(weights, str) or not weights:
+        return False
+    looks_like_path = "/" in weights or os.sep in weights or weights.lower().endswith(WEIGHTS_FILE_SUFFIXES)
+    return not looks_like_path and not os.path.exists(weights)
 
 
 def _from_dict(data: dict, private: bool = False) -> WeightSet:
