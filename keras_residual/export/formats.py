@@ -40,6 +40,7 @@ FORMATS: dict[str, str] = {
     "onnx": "keras_residual.export.onnx",
     "litert": "keras_residual.export.litert",
     "openvino": "keras_residual.export.openvino",
+    "triton": "keras_residual.export.triton",
 }
 """Format name -> the module implementing it (imported on first use)."""
 
