@@ -42,10 +42,11 @@ MEASUREMENTS: tuple[dict, ...] = (
         for policy, value, row in (("float32", 1.9, "3a"), ("mixed_bfloat16", 0.3, "3b"))
     ),
     # Intel Xeon with AMX-BF16/INT8, AVX512-BF16 and VNNI, 2 cores, TF 2.21: both policies and both models in
-    # the same interleaved rounds (load 1.5-3.8; a run at load 11-13 gave 1.38x). bfloat16 stepped 1.32x
-    # faster, but a resnet20_cifar trained on the digits with the same recipe and seed ended at 99.17%
-    # held-out accuracy under mixed_bfloat16 against 99.72% in float32 (best epoch 99.44%; 2 of 360 images):
-    # counted as lost until an idle rerun says otherwise.
+    # the same interleaved rounds (load 1.5-3.8; a run at load 11-13 gave 1.38x): bfloat16 stepped 1.32x faster.
+    # Accuracy: the digits recipe (resnet20_cifar, 6 epochs) over 5 seeds per policy ended at 99.61% +- 0.37
+    # held-out accuracy under mixed_bfloat16 against 99.44% +- 0.28 in float32 (benchmarks/precision_seeds.py,
+    # 2026-12-06): kept (accuracy_kept), so auto trains in mixed_bfloat16 on this class. One earlier seed-0 run
+    # (99.17% vs 99.72%) had been read as a loss; the seeds show it was noise.
     *(
         {
             "device": "cpu-amx",
@@ -63,7 +64,7 @@ MEASUREMENTS: tuple[dict, ...] = (
             "accuracy_key": f"rows[key={policy}/final].value",
             "accuracy_reference_key": "rows[key=float32/final].value",
         }
-        for policy, value, accuracy_ok in (("float32", 2.71, True), ("mixed_bfloat16", 3.58, False))
+        for policy, value, accuracy_ok in (("float32", 2.71, True), ("mixed_bfloat16", 3.58, True))
     ),
     # NVIDIA H100 80GB HBM3 (compute capability 9.0), Keras on JAX: ResNet-50 training, batch 256.
     *(
@@ -187,8 +188,8 @@ def fastest_policy(device: str | None, measurements: tuple[dict, ...] = MEASUREM
     Measured entries win over published ones for the same class.
 
     Example:
-        >>> fastest_policy("cpu-amx"), fastest_policy("gpu-cc9.0"), fastest_policy("gpu-cc7.0")
-        ('float32', 'mixed_bfloat16', 'mixed_float16')
+        >>> fastest_policy("cpu-amx"), fastest_policy("cpu-avx2"), fastest_policy("gpu-cc7.0")
+        ('mixed_bfloat16', 'float32', 'mixed_float16')
     """
     rows = [m for m in measurements if m["device"] == device and m["accuracy_ok"] is not False]
     if any(m["kind"] == "measured" for m in rows):
