@@ -79,6 +79,9 @@ CASES = [
      "resize"),
     (["predict", "--target", "127.0.0.1:1", "--model", "m", "{dir}/missing.png"], "missing.png"),
     (["tune-batching", "{dir}/no-export"], "no-export"),
+    (["deploy", "kubernetes", "{dir}", "--out", "{dir}/k8s"], "`base_path` must be"),
+    (["deploy", "kubernetes", "{dir}/no-export", "--out", "{dir}/k8s", "--replicas", "0"], "`replicas` must be"),
+    (["deploy", "kserve", "{dir}/names.json", "--storage-uri", "s3://b/m", "--out", "{dir}/ks"], "`base_path` must be"),
     (["weights", "download", "nope", "--preset", "resnet50"], "known for preset 'resnet50'"),
     (["evaluate", "{dir}/missing.keras", "--data", "{dir}"], "missing.keras': no such file"),
 ]

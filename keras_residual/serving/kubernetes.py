@@ -275,17 +275,15 @@ def _check_replicas(replicas: int, min_replicas: int | None, max_replicas: int |
 
 
 def _newest_version(base_path: str | os.PathLike, version: int | None) -> int:
-    from keras_residual.serving.batching import find_saved_model
-
-    if version is not None:
-        version = check_int("version", version, minimum=0)
-        if not (Path(base_path) / str(version) / "saved_model.pb").is_file():
-            fail("version", f"a version under base_path {str(base_path)!r} holding saved_model.pb", version)
-        return version
-    found = find_saved_model(base_path)
-    if not found.name.isdigit():
-        fail("base_path", "a TF Serving base path (integer version folders), not a SavedModel folder", str(base_path))
-    return int(found.name)
+    """``version`` (checked to exist under ``base_path``), or the newest integer version there."""
+    found = [int(p.name) for p in Path(base_path).glob("*") if p.name.isdigit() and (p / "saved_model.pb").is_file()]
+    if not found:
+        fail("base_path", "a TF Serving base path with integer version folders holding saved_model.pb", str(base_path))
+    if version is None:
+        return max(found)
+    if check_int("version", version, minimum=0) not in found:
+        fail("version", f"one of the versions under base_path {sorted(found)}", version)
+    return version
 
 
 def kubernetes_manifests(

@@ -208,7 +208,7 @@ def test_a_bad_argument_is_named(base, options, argument):
 
 
 def test_a_folder_without_versions_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="`export_dir` must be"):
+    with pytest.raises(ValueError, match="`base_path` must be"):
         kubernetes_manifests(tmp_path)
 
 
