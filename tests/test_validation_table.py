@@ -79,7 +79,7 @@ LAYERS = [
     (ResidualBlock, {"filters": 8}, "kernel_initializer", "no_such_initializer"),
     (ResidualBlock, {"filters": 8}, "kernel_regularizer", "no_such_regularizer"),
     (ResidualBlock, {"filters": 8}, "data_format", "NCHW"),
-    (ImagePreprocessing, {}, "mode", "caffe"),
+    (ImagePreprocessing, {}, "mode", "bgr"),
     (ImagePreprocessing, {}, "data_format", "NHWC"),
 ]
 
@@ -95,7 +95,7 @@ RESNET = [
     (ResNet, {"stage_blocks": (1,), "stage_widths": (8,)}, "num_classes", 0),
     (ResNet, {"stage_blocks": (1,), "stage_widths": (8,)}, "pooling", "sum"),
     (ResNet, {"stage_blocks": (1,), "stage_widths": (8,)}, "input_shape", (32, 32)),
-    (ResNet, {"stage_blocks": (1,), "stage_widths": (8,)}, "preprocessing", "caffe"),
+    (ResNet, {"stage_blocks": (1,), "stage_widths": (8,)}, "preprocessing", "bgr"),
     (
         ResNet,
         {"stage_blocks": (1,), "stage_widths": (8,), "input_shape": (8, 8, 1)},

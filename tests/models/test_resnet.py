@@ -256,7 +256,7 @@ def test_freeze_backbone_keeps_batchnorm_in_inference_mode():
         ({"output_stride": 4}, "output_stride"),
         ({"pooling": "sum"}, "pooling"),
         ({"pooling": None}, "pooling"),
-        ({"preprocessing": "caffe"}, "preprocessing"),
+        ({"preprocessing": "bgr"}, "preprocessing"),
         ({"input_shape": (32, 32)}, "input_shape"),
         ({"drop_path_rate": 1.5}, "drop_path_rate"),
         ({"shortcut": "zero_pad"}, "shortcut"),
