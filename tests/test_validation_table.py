@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from keras_residual import datasets
+from keras_residual.client import ServingClient
 from keras_residual.export import export_onnx, export_saved_model, rebuild_with_policy
 from keras_residual.export.images import calibration_split
 from keras_residual.layers import DropPath, Residual, ResidualBlock, SqueezeExcite
 from keras_residual.models import ImagePreprocessing, ResNet, count_macs, feature_model
 from keras_residual.models.presets import preset_config
+from keras_residual.serving.kubernetes import kubernetes_manifests
 from keras_residual.serving.serving_config import parse_serving_config, update_models_config
 from keras_residual.training import Recipe, train
 from keras_residual.training.data import from_arrays, load_dataset
@@ -158,6 +160,11 @@ DATA = [
         "label",
         "beta",
     ),
+    (ServingClient, {"target": "h:1", "model_name": "m"}, "load_balancing", "random"),
+    (ServingClient, {"model_name": "m"}, "target", ["h:1", "h:2"]),
+    (kubernetes_manifests, {"base_path": "exports/digits"}, "replicas", 0),
+    (kubernetes_manifests, {"base_path": "exports/digits"}, "memory", "4GB"),
+    (kubernetes_manifests, {"base_path": "exports/digits"}, "name", "Digits"),
 ]
 
 EXPORT = [

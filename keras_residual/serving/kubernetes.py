@@ -341,7 +341,6 @@ def kubernetes_manifests(
     name = model_name_of(base_path, name)
     replicas, low, high = _check_replicas(replicas, min_replicas, max_replicas)
     spec = {
-        "version": _newest_version(base_path, version),
         "image": check_str("image", image),
         "replicas": replicas,
         "min_replicas": low,
@@ -353,6 +352,7 @@ def kubernetes_manifests(
         "storage_secret": storage_secret,
         "batching_parameters": batching_parameters,
     }
+    spec["version"] = _newest_version(base_path, version)  # after every argument check: it reads the disk
     files = _config_files(name, spec["version"], batching_parameters)
     digest = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()[:10]
     config_map = {
