@@ -79,26 +79,18 @@ def _register_kserve(targets) -> None:
     parser.set_defaults(func=run_kserve)
 
 
+_KUBERNETES = (
+    "name", "version", "image", "replicas", "min_replicas", "max_replicas", "cpu", "memory",
+    "target_cpu_utilization", "model_volume", "storage_secret", "batching_parameters",
+)
+_KSERVE = ("name", "cpu", "memory", "min_replicas", "max_replicas", "scale_metric", "scale_target", "deployment_mode")
+
+
 def run_kubernetes(args: argparse.Namespace) -> int:
     """Write the Kubernetes manifests; returns the exit code (bad input raises ValueError)."""
     from keras_residual.serving.kubernetes import write_kubernetes
 
-    paths = write_kubernetes(
-        args.base_path,
-        args.out,
-        name=args.name,
-        version=args.version,
-        image=args.image,
-        replicas=args.replicas,
-        min_replicas=args.min_replicas,
-        max_replicas=args.max_replicas,
-        cpu=args.cpu,
-        memory=args.memory,
-        target_cpu_utilization=args.target_cpu_utilization,
-        model_volume=args.model_volume,
-        storage_secret=args.storage_secret,
-        batching_parameters=args.batching_parameters,
-    )
+    paths = write_kubernetes(args.base_path, args.out, **{key: getattr(args, key) for key in _KUBERNETES})
     print(f"wrote {', '.join(p.name for p in paths)} to {args.out} (kubectl apply -f {args.out})")
     return 0
 
@@ -107,18 +99,6 @@ def run_kserve(args: argparse.Namespace) -> int:
     """Write the InferenceService; returns the exit code (bad input raises ValueError)."""
     from keras_residual.serving.kserve import write_kserve
 
-    path = write_kserve(
-        args.base_path,
-        args.storage_uri,
-        args.out,
-        name=args.name,
-        cpu=args.cpu,
-        memory=args.memory,
-        min_replicas=args.min_replicas,
-        max_replicas=args.max_replicas,
-        scale_metric=args.scale_metric,
-        scale_target=args.scale_target,
-        deployment_mode=args.deployment_mode,
-    )
+    path = write_kserve(args.base_path, args.storage_uri, args.out, **{key: getattr(args, key) for key in _KSERVE})
     print(f"wrote {path} (kubectl apply -f {path})")
     return 0

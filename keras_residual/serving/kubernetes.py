@@ -100,6 +100,17 @@ def readiness_command(name: str, version: int) -> list[str]:
     return ["/bin/bash", "-c", script]
 
 
+def _restricted() -> dict:
+    """A container security context: non-root, no privilege escalation, read-only root, no capabilities."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
 def _server_args(batching: bool) -> list[str]:
     args = [
         f"--port={GRPC_PORT}",
@@ -133,13 +144,7 @@ def _container(name: str, version: int, image: str, cpu: str, memory: str, batch
         "livenessProbe": {"tcpSocket": {"port": "grpc"}, "periodSeconds": 10, "failureThreshold": 3},
         # let the Service drop this pod before the server stops taking calls
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _restricted(),
         "volumeMounts": [
             {"name": "models", "mountPath": _MODELS_DIR, "readOnly": True},
             {"name": "config", "mountPath": _CONFIG_DIR, "readOnly": True},
@@ -161,13 +166,7 @@ def _model_source(name: str, model_volume: str, storage_secret: str | None) -> t
         "image": STORAGE_INITIALIZER_IMAGE,
         "args": [model_volume, f"{_MODELS_DIR}/{name}"],
         "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"memory": "1Gi"}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _restricted(),
         "volumeMounts": [{"name": "models", "mountPath": _MODELS_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     if storage_secret is not None:
