@@ -20,7 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _env(cache, registry):
-    env = dict(os.environ, KERAS_RESIDUAL_CACHE=str(cache), KERAS_RESIDUAL_WEIGHTS_REGISTRY=str(registry))
+    # The children run Keras on its numpy backend: loading weights needs no TensorFlow, and they start faster.
+    env = dict(os.environ, KERAS_RESIDUAL_CACHE=str(cache), KERAS_RESIDUAL_WEIGHTS_REGISTRY=str(registry),
+               KERAS_BACKEND="numpy")
     env.pop("KERAS_RESIDUAL_WEIGHTS_MIRROR", None)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -30,7 +32,7 @@ def test_killed_download_leaves_nothing_a_later_load_accepts(isolated, tmp_path)
     served = tmp_path / "served"
     served.mkdir()
     blob = served / "big.bin"
-    blob.write_bytes(np.random.default_rng(0).bytes(3 << 20))  # 3 MiB, sent in 48 pieces of 64 KiB
+    blob.write_bytes(np.random.default_rng(0).bytes(2 << 20))  # 2 MiB, sent in 32 pieces of 64 KiB
     entry = {"name": "big", "preset": checkpoints.TINY_PRESET, "sha256": checkpoints.sha256(blob), "format": "timm"}
     slow = FileServer(served, delay=0.25)
     registry = write_registry(tmp_path / "registry.json", [{**entry, "url": f"{slow.url}/big.bin"}])
@@ -70,18 +72,19 @@ def test_two_processes_loading_the_same_name_at_once(isolated, tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     reference = checkpoints.torch_model(seed=3)
-    path = checkpoints.write_torchvision_checkpoint(reference, served / "resnet20-twice.pth")
+    # A timm-format .safetensors: the children read it without importing torch.
+    path = checkpoints.write_timm_safetensors(reference, served / "resnet20-twice.safetensors")
     server = FileServer(served, delay=0.02)
     registry = write_registry(
         tmp_path / "registry.json",
-        [checkpoints.private_entry("twice", f"{server.url}/{path.name}", path)],
+        [checkpoints.private_entry("twice", f"{server.url}/{path.name}", path, fmt="timm")],
     )
     code = (
         "import numpy as np\n"
         "from keras_residual.models import ResNet\n"
         "from tests.weights import checkpoints\n"
         "model = ResNet.from_preset('resnet20_cifar', weights='twice', classifier_activation=None)\n"
-        "print('LOGITS', float(np.abs(model.predict(checkpoints.images(), verbose=0)).sum()))\n"
+        "print('LOGITS', float(np.abs(np.asarray(model(checkpoints.images()))).sum()))\n"
     )
     env = _env(isolated, registry)
     try:
