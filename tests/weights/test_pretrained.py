@@ -89,15 +89,15 @@ def test_no_server_and_empty_cache_is_one_line_naming_the_url(private_torch):
     assert not any(p.is_file() for p in cache.rglob("*"))
 
 
-def test_mirror_directory_serves_builtin_names_and_checks_their_hash(isolated, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["directory", "url"])
+def test_a_mirror_serves_builtin_names_and_their_hash_is_checked(isolated, served, monkeypatch, kind):
     """A builtin torchvision set fetched from a mirror by its file name; a wrong file is refused."""
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+    directory, server = served
     entry = get_weights("resnet18.torchvision_v1")
-    (mirror / entry.file_name).write_bytes(b"not the published resnet18 weights")
-    monkeypatch.setenv("KERAS_RESIDUAL_WEIGHTS_MIRROR", str(mirror))
+    (directory / entry.file_name).write_bytes(b"not the published resnet18 weights")
+    monkeypatch.setenv("KERAS_RESIDUAL_WEIGHTS_MIRROR", str(directory) if kind == "directory" else server.url + "/")
     with pytest.raises(IntegrityError, match=r"sha256 [0-9a-f]{64} but f37072fd\.\.\. was expected"):
-        fetch(entry)
+        fetch(entry, progress=False)
     assert not any(isolated.iterdir())
 
 
