@@ -70,8 +70,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--strategy",
         default="auto",
-        choices=("auto", "default", "mirrored", "multi_worker"),
-        help="distribution; auto: multi_worker if TF_CONFIG lists several workers, mirrored on several GPUs",
+        choices=("auto", "default", "mirrored", "multi_worker", "data_parallel"),
+        help=(
+            "distribution; mirrored and multi_worker (TF_CONFIG) run on TensorFlow, data_parallel "
+            "(KERAS_DISTRIBUTION_*) on JAX; auto: multi_worker if TF_CONFIG lists several workers, "
+            "mirrored on several GPUs (TensorFlow), data_parallel with several processes or devices (JAX)"
+        ),
     )
     parser.add_argument("--xla", action="store_true", help="compile the train step with XLA (jit_compile)")
     parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw"), help="optimizer")

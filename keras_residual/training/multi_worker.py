@@ -18,17 +18,7 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_residual.training.pipeline import make_pipeline
-
-
-def _slice_for_replica(batch_size: int, num_replicas: int, replica: int):
-    per_replica = batch_size // num_replicas
-    start = replica * per_replica
-
-    def take(images, labels):
-        return images[start : start + per_replica], labels[start : start + per_replica]
-
-    return take
+from keras_residual.training.pipeline import make_pipeline, shard_batches
 
 
 def _check_same_epoch(strategy, epoch: int) -> None:
@@ -121,7 +111,7 @@ def _distributed_train_data(strategy, dataset, batch_size, augment, seed):
             raise ValueError("multi_worker training supports one replica per worker process")
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return base.map(_slice_for_replica(batch_size, replicas, replica)).with_options(options)
+        return shard_batches(base, replicas, replica).with_options(options)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 

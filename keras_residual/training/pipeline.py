@@ -73,3 +73,64 @@ def recipe_augmenter(recipe, mirror_symmetric: bool = True):
         mixup_alpha=recipe.mixup_alpha,
         cutmix_alpha=recipe.cutmix_alpha,
     )
+
+
+def shard_batches(batches, num_shards: int, index: int):
+    """Keep slice ``index`` of ``num_shards`` equal slices of every batch (each process's share).
+
+    Every process builds the same global batches (same data and shuffle seed) and keeps its own
+    slice, so the processes together train on exactly the global batch one process would. A batch
+    whose size is not a multiple of ``num_shards`` loses its last ``size % num_shards`` examples.
+
+    Example:
+        ```python
+        import tensorflow as tf
+        from keras_residual.training.pipeline import shard_batches
+
+        batches = tf.data.Dataset.from_tensors((tf.range(8), tf.range(8)))
+        print(next(iter(shard_batches(batches, 2, 1)))[0].numpy())  # [4 5 6 7]
+        ```
+    """
+    if num_shards == 1:
+        return batches
+
+    def take(*tensors):
+        size = tf.shape(tensors[0])[0] // num_shards
+        return tuple(t[index * size : (index + 1) * size] for t in tensors)
+
+    return batches.map(take, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def padded_eval_pipeline(examples, num_examples: int, num_classes: int, batch_size: int, multiple: int):
+    """Validation batches whose sizes are all multiples of ``multiple`` (the number of devices).
+
+    ``(-num_examples) % multiple`` blank examples with sample weight 0 complete the last batch;
+    when any are added, batches are ``(images, one_hot_labels, weights)``, so accuracy counts the
+    real examples only. The mean loss Keras reports is then ``num_examples / (num_examples + pad)``
+    of the true mean (see :func:`eval_loss_scale`).
+
+    Example:
+        ```python
+        import tensorflow as tf
+        from keras_residual.training.pipeline import padded_eval_pipeline
+
+        examples = tf.data.Dataset.from_tensor_slices((tf.zeros((5, 4, 4, 3)), tf.zeros(5, tf.int32)))
+        batches = padded_eval_pipeline(examples, 5, 2, batch_size=4, multiple=2)
+        print([len(x) for x, _, _ in batches])  # [4, 2]
+        ```
+    """
+    pad = (-num_examples) % multiple
+    if not pad:
+        return make_pipeline(examples, num_classes, batch_size, False)
+    image_spec = examples.element_spec[0]
+    weighted = examples.map(lambda x, y: (x, y, tf.constant(1.0)))
+    blank = (tf.zeros(image_spec.shape, image_spec.dtype), tf.constant(0, tf.int32), tf.constant(0.0))
+    ds = weighted.concatenate(tf.data.Dataset.from_tensors(blank).repeat(pad)).batch(batch_size)
+    ds = ds.map(lambda x, y, w: (x, tf.one_hot(y, num_classes, dtype=tf.float32), w))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_loss_scale(num_examples: int, multiple: int) -> float:
+    """Factor that turns Keras's mean loss over :func:`padded_eval_pipeline` batches into the true mean."""
+    pad = (-num_examples) % multiple
+    return (num_examples + pad) / num_examples

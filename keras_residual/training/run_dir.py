@@ -19,6 +19,7 @@ is complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -73,6 +74,8 @@ class RunDirectory:
         self.wall_time = 0.0
         self.initial_epoch = 0
         self._weights_file: str | None = None
+        self.write_context = contextlib.nullcontext
+        """Context around every model write (``data_parallel`` suspends its distribution there)."""
 
     # paths -------------------------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -155,7 +158,8 @@ class RunDirectory:
         self.wall_time += float(epoch_time)
         os.makedirs(self.state_dir, exist_ok=True)
         weights_file = f"epoch-{epoch}.weights.h5"
-        model.save_weights(os.path.join(self.state_dir, weights_file), overwrite=True)
+        with self.write_context():
+            model.save_weights(os.path.join(self.state_dir, weights_file), overwrite=True)
         self._write_state(weights_file, epoch, finished=False)
         if self.is_chief:
             self._write_history()
@@ -199,7 +203,7 @@ class RunDirectory:
             "val_loss": float(logs.get("val_loss", "nan")),
         }
         if self.is_chief:
-            with atomic_path(self.path("model.keras")) as tmp:
+            with atomic_path(self.path("model.keras")) as tmp, self.write_context():
                 model.save(tmp)
         if self._weights_file is not None:  # keep the best score in the resume state
             self._write_state(self._weights_file, epoch, finished=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -19,7 +20,13 @@ from keras_residual.models import ResNet
 from keras_residual.training import distributed
 from keras_residual.training.data import ImageDataset, from_arrays, load_dataset
 from keras_residual.training.multi_worker import fit_multi_worker
-from keras_residual.training.pipeline import make_pipeline, recipe_augmenter
+from keras_residual.training.pipeline import (
+    eval_loss_scale,
+    make_pipeline,
+    padded_eval_pipeline,
+    recipe_augmenter,
+    shard_batches,
+)
 from keras_residual.training.recipe import Recipe, build_loss, build_optimizer, build_schedule
 from keras_residual.training.run_dir import BestCheckpointCallback, RunDirectory, StateCallback
 from keras_residual.weights import is_weights_name
@@ -139,7 +146,8 @@ def train(
             ``.pth``/``.pt``/``.bin``/``.safetensors``, or a Keras ``.weights.h5``; see
             ``ResNet.from_preset``).
         resume: ``"auto"``, ``"yes"`` or ``"no"`` (see ``run_dir.RESUME_MODES``).
-        strategy: ``"auto"``, ``"default"``, ``"mirrored"`` or ``"multi_worker"``.
+        strategy: ``"auto"``, ``"default"``, ``"mirrored"``, ``"multi_worker"`` (TensorFlow) or
+            ``"data_parallel"`` (JAX); see ``keras_residual.training.distributed``.
         xla: Compile the train step with XLA (``jit_compile=True``).
         recipe: Training recipe; default ``Recipe()``.
         class_names: Class names for array data.
@@ -185,6 +193,9 @@ def train(
     is_chief, worker_index = distributed.worker_role(tf_strategy)
     run = RunDirectory(out, plan.run_config(), is_chief=is_chief, worker_index=worker_index)
     status = run.start(resume)
+    if strategy_name == "data_parallel":
+        tf_strategy.check_same_start(run.initial_epoch, status == "finished")
+        run.write_context = tf_strategy.outside
     if status == "finished":
         return TrainResult(None, run.read_metrics(), run.history, dataset.class_names, run.out, status)
     run.write_class_names(dataset.class_names)
@@ -240,19 +251,23 @@ class _Plan:
 
     @property
     def steps_per_epoch(self) -> int:
-        """Training steps per epoch (the last batch may be short)."""
+        """Training steps per epoch (the last batch may be short; ``data_parallel`` drops it)."""
         if not self.dataset.num_train:
             raise ValueError(
                 f"cannot tell the size of dataset {self.dataset.name!r}; steps per epoch are needed"
             )
+        if self.strategy_name == "data_parallel":
+            return self.strategy.check_batch_size(self.batch_size, self.dataset.num_train)
         return max(1, math.ceil(self.dataset.num_train / self.batch_size))
 
     def run_config(self) -> dict:
         """The run's ``config.json``: what must match for a run directory to be resumed."""
         model, dataset = self.model, self.dataset
-        workers = (
-            max(1, distributed.num_workers_in_tf_config()) if self.strategy_name == "multi_worker" else 1
-        )
+        workers = 1
+        if self.strategy_name == "multi_worker":
+            workers = max(1, distributed.num_workers_in_tf_config())
+        elif self.strategy_name == "data_parallel":
+            workers = self.strategy.cluster.num_processes
         return {
             "model": model if isinstance(model, str) else getattr(model, "__name__", "custom"),
             "weights": self.weights,
@@ -282,18 +297,22 @@ def _build_and_compile(plan: _Plan, run: RunDirectory) -> keras.Model:
             )
         _check_model_input(net, dataset.image_shape)
         schedule = build_schedule(recipe, plan.batch_size, plan.steps_per_epoch, plan.epochs)
+        # data_parallel pads the validation set with weight-0 examples: its accuracy must be weighted.
+        accuracy = "weighted_metrics" if plan.strategy_name == "data_parallel" else "metrics"
         net.compile(
             optimizer=build_optimizer(recipe, net, schedule),
             loss=build_loss(recipe),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile=bool(plan.xla),
+            **{accuracy: [keras.metrics.CategoricalAccuracy(name="accuracy")]},
+            # JAX compiles every step with XLA anyway; without jit it would run op by op.
+            jit_compile=bool(plan.xla) or keras.backend.backend() == "jax",
         )
         run.restore(net)  # inside the scope: building the optimizer's slots creates distributed variables
     return net
 
 
 def _fit_run(net, plan: _Plan, run: RunDirectory, is_chief: bool, verbose) -> None:
-    """Train the epochs left: Keras ``fit`` (default, mirrored) or the ``strategy.run`` loop (multi-worker)."""
+    """Train the epochs left: Keras ``fit`` (default, mirrored, data_parallel) or the ``strategy.run``
+    loop (multi-worker)."""
     dataset, recipe = plan.dataset, plan.recipe
     augment = recipe_augmenter(recipe, dataset.mirror_symmetric)
     if plan.strategy_name == "multi_worker":
@@ -301,17 +320,62 @@ def _fit_run(net, plan: _Plan, run: RunDirectory, is_chief: bool, verbose) -> No
             net, plan.strategy, dataset, run, plan.epochs, plan.batch_size, augment, plan.seed, verbose
         )
         return
-    train_ds = make_pipeline(
-        dataset.train, dataset.num_classes, plan.batch_size, True, augment, seed=plan.seed
-    )
-    val_ds = make_pipeline(dataset.val, dataset.num_classes, plan.batch_size, False)
     callbacks = [StateCallback(run)]
+    if plan.strategy_name == "data_parallel":
+        train_ds, val_ds, loss_scale = _data_parallel_pipelines(plan, augment)
+        callbacks.insert(0, ScaleValLossCallback(loss_scale))
+        scope = plan.strategy.scope()
+    else:
+        train_ds = make_pipeline(
+            dataset.train, dataset.num_classes, plan.batch_size, True, augment, seed=plan.seed
+        )
+        val_ds = make_pipeline(dataset.val, dataset.num_classes, plan.batch_size, False)
+        scope = contextlib.nullcontext()
     if recipe.ema_decay:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(BestCheckpointCallback(run))
     if is_chief and _tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(run.path("logs"), update_freq="epoch"))
-    _fit(net, train_ds, val_ds, plan.epochs, run.initial_epoch, callbacks, verbose, plan.steps_per_epoch)
+    with scope:
+        _fit(net, train_ds, val_ds, plan.epochs, run.initial_epoch, callbacks, verbose, plan.steps_per_epoch)
+
+
+def _data_parallel_pipelines(plan: _Plan, augment):
+    """This process's share of every global batch, and the factor that corrects the padded val loss."""
+    dataset, cluster = plan.dataset, plan.strategy.cluster
+    shards, index = cluster.num_processes, cluster.process_id
+    train_ds = make_pipeline(
+        dataset.train,
+        dataset.num_classes,
+        plan.batch_size,
+        True,
+        augment,
+        seed=plan.seed,
+        drop_remainder=True,
+    )
+    devices = plan.strategy.num_replicas_in_sync
+    val_ds = padded_eval_pipeline(dataset.val, dataset.num_val, dataset.num_classes, plan.batch_size, devices)
+    return (
+        shard_batches(train_ds, shards, index),
+        shard_batches(val_ds, shards, index),
+        eval_loss_scale(dataset.num_val, devices),
+    )
+
+
+class ScaleValLossCallback(keras.callbacks.Callback):
+    """Multiply the epoch's ``val_loss`` by ``scale`` before later callbacks read it.
+
+    ``data_parallel`` pads the validation set with weight-0 examples to a multiple of the device
+    count; Keras averages the loss over the padded count (``pipeline.eval_loss_scale``).
+    """
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_loss" in logs and self.scale != 1.0:
+            logs["val_loss"] = float(logs["val_loss"]) * self.scale
 
 
 def _fit(net, train_ds, val_ds, epochs, initial_epoch, callbacks, verbose, steps_per_epoch=None):

@@ -2,44 +2,21 @@
 worker processes on 127.0.0.1. Both must equal a single-process run with the same global batch."""
 
 import json
-import os
-import socket
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from keras_residual.training import distributed
+from tests.training._launch import free_port as _free_port
+from tests.training._launch import start_worker
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EPOCHS = "2"
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(out, weights, strategy, tf_config=None, *extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    env.pop("TF_CONFIG", None)
-    if tf_config is not None:
-        env["TF_CONFIG"] = json.dumps(tf_config)
-    command = [
-        sys.executable,
-        "-m",
-        "tests.training._worker",
-        str(out),
-        str(weights),
-        strategy,
-        EPOCHS,
-        *extra,
-    ]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    changes = {"TF_CONFIG": json.dumps(tf_config)} if tf_config is not None else {}
+    return start_worker([out, weights, strategy, EPOCHS, *extra], changes)
 
 
 @pytest.fixture(scope="module")

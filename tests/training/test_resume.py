@@ -4,25 +4,17 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 from keras_residual.training.run_dir import RunDirectory
+from tests.training._launch import start_worker
 from tests.training._tiny import tiny_classifier
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _worker(out, weights, *extra):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
-    env.pop("TF_CONFIG", None)
-    command = [sys.executable, "-m", "tests.training._worker", str(out), str(weights), "default", "3", *extra]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    return start_worker([out, weights, "default", "3", *extra])
 
 
 def test_sigkill_mid_epoch_then_resume(tmp_path):
