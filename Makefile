@@ -22,7 +22,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/keras-residual train --preset resnet20_cifar --data digits --epochs 6 --out $(RUN_DIR)
 	$(VENV)/bin/keras-residual export saved-model $(RUN_DIR)/model.keras --base-path $(EXPORT_DIR)/digits
-	$(VENV)/bin/keras-residual export onnx $(RUN_DIR)/model.keras --output $(EXPORT_DIR)/digits.onnx
+	$(VENV)/bin/keras-residual export onnx $(RUN_DIR)/model.keras $(EXPORT_DIR)/digits.onnx
 
 # ruff, then RESULTS.md and the docs' generated figures must be their renderings from benchmarks/ records.
 lint: $(STAMP)

@@ -11,7 +11,7 @@ import pytest
 
 from keras_residual import datasets
 from keras_residual.client import ServingClient
-from keras_residual.export import export_onnx, export_saved_model, rebuild_with_policy
+from keras_residual.export import export, export_onnx, export_saved_model, rebuild_with_policy
 from keras_residual.export.images import calibration_split
 from keras_residual.layers import DropPath, Residual, ResidualBlock, SqueezeExcite
 from keras_residual.models import ImagePreprocessing, ResNet, count_macs, feature_model
@@ -184,6 +184,14 @@ EXPORT = [
     (export_saved_model, {}, "compute_dtype", "mixed_float16"),
     (export_saved_model, {}, "version", -1),
     (export_saved_model, {}, "max_pixels", 0),
+    (export, {"format": "onnx"}, "precision", "bfloat16"),
+    (export, {"format": "litert"}, "precision", "int4"),
+    (export, {}, "format", "tensorrt"),
+    (export, {"format": "onnx", "precision": "int8"}, "min_agreement", 1.01),
+    (export, {"format": "openvino"}, "calibration_data", "digits"),
+    (export, {"format": "litert"}, "int8_io", "uint8"),
+    (export, {"format": "openvino"}, "device", "NPU9"),
+    (export, {"format": "saved_model"}, "top_k", 0),
 ]
 
 MODEL_FUNCTIONS = [
@@ -199,6 +207,9 @@ def _call(entry, fixed, argument, value, tmp_path, tiny):
     if entry in (export_onnx,):
         kwargs.setdefault("model", tiny)
         kwargs["path"] = tmp_path / "bad.onnx"
+    if entry is export:
+        suffix = {"litert": ".tflite", "openvino": ".xml", "onnx": ".onnx"}.get(kwargs.get("format"), "")
+        kwargs.update(model=tiny, path=tmp_path / f"bad{suffix}")
     if entry in (export_saved_model, rebuild_with_policy):
         kwargs["model"] = tiny
         if entry is export_saved_model:

@@ -25,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the top-level ``keras-residual`` parser with every sub-command registered."""
     from keras_residual.cli import (
         bench,
-        evaluate,
         deploy,
+        evaluate,
+        export_formats,
         export_litert,
         export_onnx,
         export_openvino,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_onnx.register(export_sub)
     export_litert.register(export_sub)
     export_openvino.register(export_sub)
+    export_formats.register(export_sub)  # saved_model and every other registered format: FORMAT MODEL OUT
     predict.register(sub)
     bench.register(sub)
     info.register(sub)

@@ -1,10 +1,11 @@
-"""``keras-residual export litert``: convert a saved ``.keras`` model to a verified LiteRT ``.tflite`` file."""
+"""``keras-residual export litert MODEL OUT --precision P``, and the deprecated ``--output`` form of 0.2."""
 
 from __future__ import annotations
 
 import argparse
 
-from keras_residual.cli._export_options import add_check_options, check_arguments, load_model
+from keras_residual.cli import _export_options as options
+from keras_residual.cli._runtime import CLIError
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -20,45 +21,43 @@ def register(subparsers) -> argparse.ArgumentParser:
             "images. Prints the export report."
         ),
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="trained model saved with model.save()")
-    parser.add_argument("--output", "-o", required=True, metavar="PATH", help="target .tflite file")
-    parser.add_argument(
+    options.add_export_arguments(parser, "litert", ())
+    deprecated = options.add_deprecated_output(parser, ".tflite file")
+    deprecated.add_argument(
         "--quantize",
         choices=("float16", "dynamic", "int8"),
         default=None,
-        help="float16 weights, dynamic-range INT8 weights, or full-integer INT8 (default: float32)",
+        help="now --precision float16 / dynamic_int8 / int8",
     )
-    parser.add_argument(
-        "--int8-io",
-        choices=("uint8", "int8"),
-        default=None,
-        help="with --quantize int8: integer input and output tensors (default: float32 I/O)",
-    )
-    add_check_options(
-        parser,
-        "relative parity bound (default 1e-4; float16 1e-2)",
-        "refuse dynamic/INT8 files whose top-1 agreement with Keras is below this fraction",
+    deprecated.add_argument(
+        "--int8-io", choices=("uint8", "int8"), default=None, help="now --option int8_io=uint8"
     )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the model, export it and print the report; returns the exit code.
+    """``export litert MODEL OUT`` (the pipeline), or the 0.2 form with ``--output`` and ``--quantize``.
 
     Raises:
         ValueError: a missing model file, an option that does not apply, or an export that fails
             its checks (printed as one error line by the ``keras-residual`` entry point).
     """
+    code = options.dispatch(args, "litert", ("--quantize", "--int8-io"))
+    if code is not None:
+        return code
+    if args.precision != "float32":
+        raise CLIError("--precision goes with OUT; the deprecated --output form takes --quantize")
+
     from keras_residual.export import export_litert
 
     print(
         export_litert(
-            load_model(args.model),
+            options.load_model(args.model),
             args.output,
             quantize=args.quantize,
             int8_io=args.int8_io,
-            **check_arguments(args),
+            **options.check_arguments(args),
         )
     )
     return 0

@@ -1,11 +1,16 @@
-"""``keras-residual export onnx``: convert a saved ``.keras`` model to a verified ONNX file."""
+"""``keras-residual export onnx MODEL OUT --precision P``, and the deprecated ``--output`` form of 0.2."""
 
 from __future__ import annotations
 
 import argparse
 
 from keras_residual import precision
-from keras_residual.cli._export_options import add_check_options, load_model
+from keras_residual.cli._export_options import (
+    add_deprecated_output,
+    add_export_arguments,
+    dispatch,
+    load_model,
+)
 from keras_residual.cli._runtime import CLIError, check_output_file
 
 
@@ -21,20 +26,12 @@ def register(subparsers) -> argparse.ArgumentParser:
             "real images passed. Prints the export report."
         ),
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="trained model saved with model.save()")
-    parser.add_argument("--output", "-o", required=True, metavar="PATH", help="target .onnx file")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset, 13-18 (default 17)")
-    parser.add_argument(
-        "--precision",
-        choices=precision.ONNX_PRECISIONS,
-        default="float32",
-        help="float16 (or mixed_float16) halves the file; inputs and outputs stay float32; auto is "
-        "float32 (default float32)",
+    add_export_arguments(parser, "onnx", precision.ONNX_PRECISIONS)
+    deprecated = add_deprecated_output(parser, ".onnx file")
+    deprecated.add_argument("--opset", type=int, default=None, help="ONNX opset, 13-18 (default 17)")
+    deprecated.add_argument(
+        "--quantize", choices=("int8",), default=None, help="static INT8 (QDQ); now --precision int8"
     )
-    parser.add_argument(
-        "--quantize", choices=("int8",), default=None, help="static INT8 (QDQ, per-channel weights)"
-    )
-    add_check_options(parser, "parity tolerance (default 1e-4 for float32, 1e-2 for float16)")
     parser.set_defaults(func=run)
     return parser
 
@@ -46,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a missing model file, ``--calibration`` without ``--quantize``, or an export
             that fails its checks (printed as one error line by the ``keras-residual`` entry point).
     """
+    code = dispatch(args, "onnx", ("--quantize", "--opset"))
+    if code is not None:
+        return code
     if args.calibration is not None and args.quantize is None:
         raise CLIError("--calibration only applies with --quantize int8")
     check_output_file(args.output, "--output")

@@ -1,11 +1,10 @@
-"""``keras-residual export openvino``: convert a saved ``.keras`` model to verified OpenVINO IR."""
+"""``keras-residual export openvino MODEL OUT --precision P``, and the deprecated ``--output`` form of 0.2."""
 
 from __future__ import annotations
 
 import argparse
 
-from keras_residual.cli._export_options import add_check_options, check_arguments, load_model
-from keras_residual.precision import OPENVINO_PRECISIONS
+from keras_residual.cli import _export_options as options
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -21,35 +20,23 @@ def register(subparsers) -> argparse.ArgumentParser:
             "Keras on real images. Prints the export report."
         ),
     )
-    parser.add_argument("model", metavar="MODEL.keras", help="trained model saved with model.save()")
-    parser.add_argument("--output", "-o", required=True, metavar="PATH", help="target .xml file")
-    parser.add_argument(
-        "--precision",
-        choices=OPENVINO_PRECISIONS,
-        default="float32",
-        help="float32, bfloat16 (fp16-compressed weights, bf16 inference) or NNCF int8 (default float32)",
-    )
-    add_check_options(
-        parser,
-        "relative float32 parity bound (default 1e-4)",
-        "refuse bfloat16/INT8 IR whose top-1 agreement with Keras is below this fraction",
-    )
+    options.add_export_arguments(parser, "openvino", ())
+    options.add_deprecated_output(parser, ".xml file")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the model, export it and print the report; returns the exit code.
+    """``export openvino MODEL OUT`` (the pipeline), or the 0.2 form with ``--output``; returns the exit code."""
+    code = options.dispatch(args, "openvino")
+    if code is not None:
+        return code
 
-    Raises:
-        ValueError: a missing model file, an option that does not apply, or an export that fails
-            its checks (printed as one error line by the ``keras-residual`` entry point).
-    """
     from keras_residual.export import export_openvino
 
     print(
         export_openvino(
-            load_model(args.model), args.output, precision=args.precision, **check_arguments(args)
+            options.load_model(args.model), args.output, precision=args.precision, **options.check_arguments(args)
         )
     )
     return 0

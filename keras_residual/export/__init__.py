@@ -4,31 +4,45 @@ Formats (``saved_model``, ``onnx``, ``litert``, ``openvino``) are modules regist
 `keras_residual.export.formats`; each is converted, loaded in its own runtime, checked against
 float32 Keras on real images and published atomically by `keras_residual.export.pipeline`.
 The per-format functions of 0.2 (``export_saved_model`` and friends) remain as deprecated aliases.
+
+The names below load on first use, so ``keras_residual.export.formats`` (the registry, which the
+CLI reads to build its parsers) imports without TensorFlow.
 """
 
-from keras_residual.export.deprecated import export_litert, export_onnx, export_openvino, export_saved_model
-from keras_residual.export.formats import FORMATS, register
-from keras_residual.export.pipeline import export
-from keras_residual.export.report import DEFAULT_IMAGE_SIZE, TOLERANCE, ExportError, ExportReport
-from keras_residual.models.rebuild import rebuild_with_policy
+from __future__ import annotations
 
-OnnxExportError = RuntimeExportError = ExportError  # deprecated names of ExportError
-RuntimeExportReport = ExportReport  # deprecated name of ExportReport
+import importlib
 
-__all__ = [
-    "DEFAULT_IMAGE_SIZE",
-    "FORMATS",
-    "TOLERANCE",
-    "ExportError",
-    "ExportReport",
-    "OnnxExportError",
-    "RuntimeExportError",
-    "RuntimeExportReport",
-    "export",
-    "export_litert",
-    "export_onnx",
-    "export_openvino",
-    "export_saved_model",
-    "rebuild_with_policy",
-    "register",
-]
+_LAZY = {
+    "export": "keras_residual.export.pipeline",
+    "ExportError": "keras_residual.export.report",
+    "ExportReport": "keras_residual.export.report",
+    "TOLERANCE": "keras_residual.export.report",
+    "DEFAULT_IMAGE_SIZE": "keras_residual.export.report",
+    "FORMATS": "keras_residual.export.formats",
+    "register": "keras_residual.export.formats",
+    "rebuild_with_policy": "keras_residual.models.rebuild",
+    "export_saved_model": "keras_residual.export.deprecated",
+    "export_onnx": "keras_residual.export.deprecated",
+    "export_litert": "keras_residual.export.deprecated",
+    "export_openvino": "keras_residual.export.deprecated",
+}
+_RENAMED = {  # deprecated names of 0.2
+    "OnnxExportError": "ExportError",
+    "RuntimeExportError": "ExportError",
+    "RuntimeExportReport": "ExportReport",
+}
+
+__all__ = sorted([*_LAZY, *_RENAMED])
+
+
+def __getattr__(name: str):
+    target = _RENAMED.get(name, name)
+    module = _LAZY.get(target)
+    if module is None:
+        raise AttributeError(f"module 'keras_residual.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), target)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

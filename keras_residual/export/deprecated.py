@@ -67,13 +67,15 @@ def export_saved_model(
 
 
 def export_onnx(
-    model, path, opset=None, precision="float32", quantize=None, calibration_data=None, verify=True, atol=None
+    model, path, opset=None, precision="float32", quantize=None, calibration_data=None, verify=True, atol=None,
+    min_agreement=None,
 ) -> ExportReport:
     """Deprecated: ``export(model, path, "onnx", precision=...)``.
 
     ``precision`` takes ``keras_residual.precision.ONNX_PRECISIONS`` (``"auto"`` is float32,
     ``"mixed_float16"`` is float16); ``quantize="int8"`` is ``precision="int8"``. ``atol`` defaults
-    to 1e-4 for float32 and 1e-2 for float16, as before.
+    to 1e-4 for float32 and 1e-2 for float16, as before. ``min_agreement`` is new: float16 and
+    INT8 files are now refused below it (default 0.99).
     """
     _deprecated("export_onnx", "onnx")
     check_precision("precision", precision, ONNX_PRECISIONS)
@@ -86,7 +88,7 @@ def export_onnx(
     if atol is not None and quantize:
         atol = None  # INT8 was never held to a parity bound
     return export(model, path, "onnx", precision=quantize or dtype, calibration_data=calibration_data,
-                  verify=verify, atol=atol, opset=opset)
+                  min_agreement=min_agreement, verify=verify, atol=atol, opset=opset)
 
 
 def export_litert(

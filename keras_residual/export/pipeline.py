@@ -134,11 +134,9 @@ def _fill(report: ExportReport, artifact: formats.Artifact) -> None:
 
 
 def _check_target(path, suffix: str | None) -> Path:
+    """A file target must have the format's suffix; a directory target is the format's to check."""
     path = Path(path)
-    if suffix is None:
-        if path.exists() and not path.is_dir():
-            fail("path", "a directory", f"{str(path)!r}, a file")
-    elif path.suffix != suffix or path.is_dir():
+    if suffix is not None and (path.suffix != suffix or path.is_dir()):
         fail("path", f"a {suffix} file path", str(path))
     return path
 

@@ -24,6 +24,8 @@ class ExportError(ValueError):
     """The model cannot be exported faithfully (unsupported ops, a failed check); nothing was written."""
 
 
+_TITLES = {"onnx": "ONNX"}  # how a format names itself in the report's first line
+
 _ALIASES = {"variant": "precision", "node_counts": "op_counts", "num_nodes": "num_ops", "atol": "tolerance"}
 
 
@@ -112,7 +114,7 @@ class ExportReport:
     def __str__(self) -> str:
         dims = ", ".join("batch" if d is None else str(d) for d in self.input_shape)
         lines = [
-            f"{self.format} export: {self.path} ({_size(self.file_size)}, {self.precision})",
+            f"{_TITLES.get(self.format, self.format)} export: {self.path} ({_size(self.file_size)}, {self.precision})",
             f"  input    {INPUT_IMAGES}: {self.input_dtype} [{dims}] raw pixels, NHWC, preprocessing inside",
             f"  outputs  {', '.join(self.output_names)}",
             f"  source   {self.source_policy} model"

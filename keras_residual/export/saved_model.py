@@ -140,13 +140,12 @@ def convert(job, work: Path) -> Artifact:
     plan, dtype = job.options["plan"], "bfloat16" if job.precision == "bfloat16" else "float32"
     serving_model = _serving_model(job.model, dtype)
     config = _export_config(job.model, serving_model, version=job.options["version"], spec=plan, compute_dtype=dtype)
-    version_dir = work / "version"
-    version_dir.mkdir()
-    _write_version(version_dir, serving_model, plan, config, job.options["warmup"], model_name=job.target.parent.name)
+    # The staging folder itself becomes the version directory (renamed into place by publish).
+    _write_version(work, serving_model, plan, config, job.options["warmup"], model_name=job.target.parent.name)
     return Artifact(
-        path=version_dir,
+        path=work,
         converter="keras.export.ExportArchive (serving_default + serving_bytes signatures)",
-        file_size=file_size(version_dir),
+        file_size=file_size(work),
         details={"version": job.options["version"]},
         reference=_softmax if plan.apply_softmax else None,
     )

@@ -1,4 +1,4 @@
-"""Helpers shared by the LiteRT and OpenVINO export tests.
+"""Helpers shared by the export tests.
 
 `digits_resnet20`: a small resnet20_cifar trained on 8x8 digits (their native size) for the INT8 tests.
 
@@ -69,27 +69,27 @@ _HANGING_EXPORT = """
 import sys, time
 from pathlib import Path
 import keras
-from keras_residual.export import {module}
+from keras_residual.export import export, runtime_check
 
 def hang(report, *args):
     Path(sys.argv[2]).write_text("verifying")
     time.sleep(120)
 
-{module}._verify = hang  # the file is written, not yet checked nor published
+runtime_check.verify = hang  # the file is written, not yet checked nor published
 inputs = keras.Input((8, 8, 3))
 x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
 model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-{module}.export_{module}(model, sys.argv[1])
+export(model, sys.argv[1], {fmt!r})
 """
 
 
-def kill_mid_export(module: str, target: Path, marker: Path, inspect=None) -> None:
-    """Run ``export_<module>`` of a tiny model to ``target`` in a child; SIGKILL it during verification.
+def kill_mid_export(fmt: str, target: Path, marker: Path, inspect=None) -> None:
+    """Run ``export(tiny model, target, fmt)`` in a child; SIGKILL it during verification.
 
     The child writes ``marker`` when it reaches verification and then sleeps; ``inspect()`` runs
     just before the kill, while the child is still mid-export.
     """
-    code = textwrap.dedent(_HANGING_EXPORT.format(module=module))
+    code = textwrap.dedent(_HANGING_EXPORT.format(fmt=fmt))
     kill_at_marker(code, [str(target), str(marker)], marker, inspect)
 
 

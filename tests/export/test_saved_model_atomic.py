@@ -7,8 +7,8 @@ import keras
 import pytest
 
 from keras_residual import _atomic
-from keras_residual.export import saved_model
-from keras_residual.export.saved_model import export_saved_model, next_version
+from keras_residual.export import export_saved_model, saved_model
+from keras_residual.export.saved_model import next_version
 from tests.export.runtime_helpers import kill_at_marker
 
 
@@ -84,7 +84,7 @@ _CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import keras
-    from keras_residual.export import saved_model
+    from keras_residual.export import export_saved_model, saved_model
 
     def hang(version_dir, *args):
         Path(sys.argv[2]).write_text(str(version_dir))
@@ -94,7 +94,7 @@ _CHILD = textwrap.dedent(
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
-    saved_model.export_saved_model(model, sys.argv[1])
+    export_saved_model(model, sys.argv[1])
     """
 )
 
