@@ -89,7 +89,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_download(args: argparse.Namespace) -> int:
     """Fetch and verify each named file; print where it is."""
     from keras_residual.cli._runtime import check_output_dir
-    from keras_residual.weights.fetch import fetch
+    from keras_residual.weights.download import fetch
     from keras_residual.weights.registry import get_weights
 
     entries = [get_weights(name, args.preset) for name in args.names]  # every name checked before any download

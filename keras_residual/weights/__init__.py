@@ -13,7 +13,7 @@ download imports ``keras.utils.get_file``), and it imports nothing from ``keras_
 the models floor turns a verified file into weights (see ``keras_residual.models.pretrained``).
 """
 
-from keras_residual.weights.fetch import (
+from keras_residual.weights.download import (
     CACHE_ENV,
     MIRROR_ENV,
     IntegrityError,
@@ -22,6 +22,8 @@ from keras_residual.weights.fetch import (
     cached_path,
     converted_path,
     fetch,
+    file_digest,
+    source_url,
     verify,
 )
 from keras_residual.weights.imagenet_classes import IMAGENET_CLASSES
@@ -70,10 +72,12 @@ __all__ = [
     "class_names_of",
     "converted_path",
     "fetch",
+    "file_digest",
     "get_weights",
     "is_weights_name",
     "list_weights",
     "presets_with_weights",
     "private_sets",
+    "source_url",
     "verify",
 ]
