@@ -171,7 +171,10 @@ def _check_private(entry, index: int, where: str) -> dict:
     if names is not None and (not isinstance(names, list) or len(names) != num_classes):
         raise ValueError(f"{label}: `class_names` must be a list of num_classes={num_classes} names.")
     fields = {key: entry[key] for key in _OPTIONAL_PRIVATE if key in entry}
-    fields.update(name=entry["name"], preset=entry["preset"], url=entry["url"], format=entry["format"])
+    url = entry["url"]
+    if "://" not in url and not os.path.isabs(url):  # a relative path is relative to the registry file
+        url = os.path.join(os.path.dirname(os.path.abspath(where)), url)
+    fields.update(name=entry["name"], preset=entry["preset"], url=url, format=entry["format"])
     fields.update(hash_algorithm="sha256", file_hash=entry["sha256"], source=f"private registry {where}")
     return fields
 
@@ -180,7 +183,8 @@ def private_sets(path: str | os.PathLike | None = None) -> list[WeightSet]:
     """The weight sets of a private registry file (default: the file ``KERAS_RESIDUAL_WEIGHTS_REGISTRY`` names).
 
     The file is ``{"weights": [{"name", "preset", "url", "sha256", "format", optional "top1",
-    "top5", "num_classes", "transforms", "class_names", "license", "num_params"}, ...]}``.
+    "top5", "num_classes", "transforms", "class_names", "license", "num_params"}, ...]}``. A ``url``
+    without a scheme is a file path; a relative one is relative to the registry file.
 
     Raises:
         ValueError: the file is not such JSON (the message names the file and the entry).

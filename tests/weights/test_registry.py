@@ -142,3 +142,12 @@ def test_weights_list_json_is_the_registry(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in rows] == ["torchvision_v1", "torchvision_v2"]
     assert rows[1]["url"] == "https://download.pytorch.org/models/resnet50-11ad3fa6.pth"
+
+
+def test_private_relative_path_is_relative_to_the_registry_file(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    entry = {"name": "local", "preset": "resnet18", "url": "files/r18.pth", "format": "torchvision", "sha256": "0" * 64}
+    path = write_registry(tmp_path / "sub" / "registry.json", [entry])
+    monkeypatch.chdir(tmp_path)
+    (found,) = private_sets(path)
+    assert found.url == str(tmp_path / "sub" / "files" / "r18.pth") and found.private
