@@ -52,6 +52,8 @@ CASES = [
     (["train", "--out", "{dir}/a-file"], "a-file': exists and is not a directory"),
     (["train", "--preset", "resnet_nope", "--out", "{dir}/run5"], "resnet_nope"),
     (["train", "--epochs", "0", "--out", "{dir}/run6"], "epochs"),
+    (["train", "--strategy", "data_parallel", "--out", "{dir}/run7"],
+     "strategy 'data_parallel' runs on the jax backend (KERAS_BACKEND=jax); this process runs tensorflow"),
     (["export", "onnx", "{dir}/missing.keras", "-o", "{dir}/x.onnx"], "missing.keras': no such file"),
     (["export", "onnx", "{dir}/garbage.keras", "-o", "{dir}/x.onnx"], "garbage.keras': not a Keras archive"),
     (["export", "onnx", "{dir}/other.keras", "-o", "{dir}/x.onnx"], "other.keras': could not be loaded"),
