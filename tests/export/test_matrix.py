@@ -12,11 +12,14 @@ import keras
 import numpy as np
 import pytest
 
+from keras_residual import ResNet
 from keras_residual.cli import main
 from keras_residual.export import TOLERANCE, ExportError, ExportReport, export, formats
 from keras_residual.export.images import calibration_split, verification_images
 from keras_residual.precision import FORMAT_PRECISIONS, dtype_policy
 from tests.export.runtime_helpers import IMAGE_SIZE, digits_resnet20, kill_mid_export, unsupported_model
+from tests.export.test_onnx import randomize_norm_statistics
+from tests.export.test_onnx_presets import PRESETS, SMALL
 
 pytestmark = pytest.mark.xdist_group("digits_model")  # one worker trains the digits model once
 
@@ -104,12 +107,12 @@ def test_impossible_min_agreement_is_a_value_error_and_writes_nothing(tmp_path, 
 
 @pytest.mark.parametrize("fmt", TARGETS)
 def test_precisions_name_the_supported_ones(tmp_path, fmt):
-    supported = FORMAT_PRECISIONS[fmt]
+    supported, target = FORMAT_PRECISIONS[fmt], tmp_path / "new" / TARGETS[fmt]  # no folder is made either
     with pytest.raises(ValueError, match=r"`precision` must be one of .*" + ".*".join(supported)):
-        export(_tiny(), tmp_path / TARGETS[fmt], fmt, precision="int4")
+        export(_tiny(), target, fmt, precision="int4")
     unsupported = next(p for p in ("float16", "bfloat16", "dynamic_int8") if p not in supported)
     with pytest.raises(ValueError, match=f"received precision='{unsupported}'"):
-        export(_tiny(), tmp_path / TARGETS[fmt], fmt, precision=unsupported)
+        export(_tiny(), target, fmt, precision=unsupported)
     with pytest.raises(ValueError, match="`format` must be one of"):
         export(_tiny(), tmp_path / "x", "tensorrt")
     assert list(tmp_path.iterdir()) == []
@@ -161,6 +164,23 @@ def test_killed_export_leaves_nothing_at_the_target(tmp_path, fmt):
 
     kill_mid_export(fmt, target, tmp_path / "marker", mid_export)
     assert [p.name for p in target.parent.iterdir() if not p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("fmt", ["litert", "openvino"])
+def test_every_preset_family_passes_float32_parity(tmp_path, fmt, preset):
+    """Every distinct ResNet graph (v1, v1.5, v2, D, ResNeXt, SE, CIFAR), BN statistics randomized.
+
+    ONNX has its own version with graph-shape checks (test_onnx_presets.py).
+    """
+    model = ResNet.from_preset(preset, **{**SMALL, **PRESETS[preset]})
+    randomize_norm_statistics(model)
+    report = export(model, tmp_path / TARGETS[fmt], fmt)
+    assert report.max_rel_diff <= TOLERANCE, str(report)
+    assert not any(op.startswith(("Flex", "CUSTOM")) for op in report.op_counts)
+    if fmt == "openvino" and preset.startswith("resnext"):
+        assert report.op_counts["GroupConvolution"] == 4  # one grouped 3x3 per bottleneck, not split
 
 
 @pytest.mark.parametrize("fmt", ["litert", "openvino"])
