@@ -21,8 +21,6 @@ from tests.export.runtime_helpers import IMAGE_SIZE, digits_resnet20, kill_mid_e
 from tests.export.test_onnx import randomize_norm_statistics
 from tests.export.test_onnx_presets import PRESETS, SMALL
 
-pytestmark = pytest.mark.xdist_group("digits_model")  # one worker trains the digits model once
-
 TARGETS = {"saved_model": "base", "onnx": "model.onnx", "litert": "model.tflite", "openvino": "model.xml"}
 MATRIX = [(fmt, precision) for fmt in TARGETS for precision in FORMAT_PRECISIONS[fmt]]
 OPTIONS = {"saved_model": {"warmup": False}}
@@ -65,6 +63,7 @@ def digits():
     return model, held_out
 
 
+@pytest.mark.xdist_group("digits_model")  # one worker trains the digits model, once
 @pytest.mark.parametrize(("fmt", "precision"), MATRIX)
 def test_every_format_and_precision_is_verified_in_its_runtime(tmp_path, digits, fmt, precision):
     model, held_out = digits
