@@ -59,7 +59,11 @@ test-onednn-off: $(STAMP)
 test-client-venv: $(STAMP)
 	$(PY) tests/client/clean_venv.py
 
-test: $(STAMP) browser lint docs-build test-tf test-onednn-off test-torch test-client-venv
+# The clean client venv (mostly pip waiting on downloads and disk) and the browser install run beside lint and
+# the docs build; then the test suites, one after the other (each keeps both cores busy).
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j4 --output-sync=target browser lint docs-build test-client-venv
+	$(MAKE) --no-print-directory test-tf test-onednn-off test-torch
 
 # The fuzz suite at 20,000 mutated images through a served export (`make test` runs 2,000 of them).
 soak: $(STAMP)

@@ -43,7 +43,7 @@ def run(ctx: Context) -> list[dict]:
         title = f"{policy}, batch {batch}"
         try:
             keras.config.set_dtype_policy(policy)
-            ours, anchor = build_ours(s.image), build_anchor(s.image)
+            ours, anchor = build_ours(s.image, tiny=s.tiny), build_anchor(s.image, tiny=s.tiny)
             contenders = {
                 "ours": train_step(ours, x, y),
                 "anchor": train_step(anchor, x, y),

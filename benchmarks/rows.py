@@ -23,6 +23,7 @@ class Sizes:
     train_reps_bf16: int
     calibration_images: int
     matmul_n: int
+    tiny: bool = False  # one block per stage (benchmarks/models.py): the smoke run's models
 
 
 FULL = Sizes(
@@ -53,6 +54,7 @@ QUICK = dataclasses.replace(  # CI smoke: every code path once, tiny images and 
     train_reps_bf16=1,
     calibration_images=4,
     matmul_n=256,
+    tiny=True,
 )
 
 

@@ -134,10 +134,15 @@ def run_suite(args: argparse.Namespace) -> dict:
         start,
     )
 
-    built = {"ours": models.build_ours(sizes.image), "anchor": models.build_anchor(sizes.image)}
+    built = {
+        "ours": models.build_ours(sizes.image, tiny=sizes.tiny),
+        "anchor": models.build_anchor(sizes.image, tiny=sizes.tiny),
+    }
     if not args.quick and "inference" in args.groups:  # the same-layout comparison (row 1e), full suite only
         built["ours_v1"] = models.build_ours(sizes.image, preset="resnet50_v1")
     labels = {"ours": models.OURS, "ours_v1": models.OURS_V1, "anchor": models.ANCHOR}
+    if sizes.tiny:
+        labels = {k: f"{v} (tiny: 1 block per stage)" for k, v in labels.items()}
     model_info = {k: {"label": labels[k], **models.describe_model(m, sizes.image)} for k, m in built.items()}
     results = {
         "mode": "quick" if args.quick else "full",

@@ -17,7 +17,7 @@ For each contender:
    got; spinning runtime threads count as used, so this is a lower bound of per-core speed).
 
 OpenVINO INT8 is then tuned (``--tune``): performance hint, streams, async infer-request queue depth and batch,
-each served through an ``AsyncInferQueue`` (throughput = images / wall time; latency = submit to callback), and
+each served with that many infer requests in flight (throughput = images / wall time; latency = start to completion), and
 profiled (per-layer ``PERF_COUNT``: time by primitive type, so it shows whether AMX kernels ran).
 
     python benchmarks/serving_per_core.py --workdir /tmp/bench_runtimes [--reuse] [--tune] [--name NAME]
@@ -175,27 +175,30 @@ def measure_contender(name: str, path: Path, args, cores: int) -> list[dict]:
 
 
 def serve_async(compiled, batch: int, image: int, depth: int, requests: int) -> dict:
-    """Serve ``requests`` batches through an ``AsyncInferQueue`` of ``depth`` requests; throughput is all
-    images over the wall time, latency is submit-to-callback per request."""
-    import openvino as ov
+    """Serve ``requests`` batches through ``depth`` infer requests kept in flight (the pattern of OpenVINO's
+    ``benchmark_app``: start every request, then wait for them in turn and restart each as it finishes).
+    Throughput is all images over the wall time; latency is start to observed completion per request.
 
+    No Python callbacks: an ``AsyncInferQueue`` callback needs the GIL on OpenVINO's thread, and this
+    benchmark hung there with several requests in flight."""
     x = images(batch, image)
-    queue = ov.AsyncInferQueue(compiled, depth)
-    started: dict[int, float] = {}
-    latencies: list[float] = []
-    queue.set_callback(
-        lambda request, index: latencies.append(1000.0 * (time.perf_counter() - started[index]))
-    )
-    for index in range(depth):  # warm every request once
-        started[-1 - index] = time.perf_counter()
-        queue.start_async({"images": x}, -1 - index)
-    queue.wait_all()
-    latencies.clear()
+    pool = [compiled.create_infer_request() for _ in range(depth)]
+    for request in pool:  # warm every request once
+        request.infer({"images": x})
+    started, latencies = [0.0] * depth, []
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
-    for index in range(requests):  # start_async blocks while every request is busy: time from arrival
-        started[index] = time.perf_counter()
-        queue.start_async({"images": x}, index)
-    queue.wait_all()
+    for slot, request in enumerate(pool[:requests]):
+        started[slot] = time.perf_counter()
+        request.start_async({"images": x})
+    submitted = min(depth, requests)
+    for done in range(requests):
+        slot = done % depth
+        pool[slot].wait()
+        latencies.append(1000.0 * (time.perf_counter() - started[slot]))
+        if submitted < requests:
+            started[slot] = time.perf_counter()
+            pool[slot].start_async({"images": x})
+            submitted += 1
     return _summary(latencies, batch * requests, time.perf_counter() - wall0, cpu_seconds() - cpu0)
 
 
@@ -226,14 +229,13 @@ def tune_openvino(path: Path, args, cores: int, name: str = "ov_int8") -> list[d
         chosen = int(compiled.get_property("NUM_STREAMS"))
         requests = max(depth * 4, (args.reps * 4) // batch)
         stats = serve_async(compiled, batch, args.image, depth, requests)
-        label = f"{LABELS[name]}, hint {hint}, {chosen} stream(s), queue {depth}, async"
+        label = f"{LABELS[name]}, hint {hint}, {chosen} stream(s), {depth} request(s) in flight"
         rows.append(
             row(f"tune/{name}/{hint.lower()}-s{streams or 'auto'}-q{depth}-b{batch}", label, stats, batch, cores,
                 hint=hint, streams=chosen, queue_depth=depth)
         )  # fmt: skip
         print(f"{label:<80} batch {batch:>3}: {stats['img_per_s']:8.1f} img/s, p99 {stats['p99_ms']:7.1f} ms, "
               f"{stats['img_per_cpu_s']} img/CPU-s, load {stats['load1']}", flush=True)  # fmt: skip
-        del compiled
     return rows
 
 

@@ -1,6 +1,10 @@
 """`benchmarks/run.py --quick` (what `make bench` runs, with tiny sizes) produces well-formed outputs.
 
-Every row must have run (status ok) with positive, ordered statistics; timings themselves are not asserted.
+The smoke run builds both contenders tiny (one bottleneck block per stage, ``benchmarks/models.py``): every
+group's code path runs once (inference and XLA, ONNX export, float16 and INT8, training steps under both
+policies, both serving signatures, the client rows) at a fraction of ResNet-50's cost; the full-size suite
+is ``make bench``. Every row must have run (status ok) with positive, ordered statistics; timings themselves
+are not asserted.
 """
 
 import json
@@ -42,7 +46,7 @@ def test_quick_suite_outputs(tmp_path):
     assert results["sizes"]["image"] == 32
     for name in ("ours", "anchor"):
         info = results["models"][name]
-        assert info["params"] > 20_000_000 and info["gmacs"] > 0
+        assert 0 < info["params"] < 1_000_000 and info["gmacs"] > 0 and "tiny" in info["label"]
     for stat in results["peak"]["gflops"].values():
         _check_stat(stat)
 
