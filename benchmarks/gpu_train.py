@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tiny",
         action="store_true",
-        help="CPU smoke test: 32x32 images, batch 2, 1 warm-up, 2 windows of 2 steps",
+        help="CPU smoke test: 32x32 images, batch 2, 1 warm-up, 2 windows of 2 steps, models with one block per stage",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument(
@@ -109,9 +109,13 @@ def _subset(text: str, allowed: tuple[str, ...], flag: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------- Keras rows
-def _build_keras_model(name: str, image_size: int):
+def _build_keras_model(name: str, image_size: int, tiny: bool = False):
     import keras
 
+    if tiny:  # the CPU smoke test: one bottleneck block per stage, the same layers and code path
+        from benchmarks.models import build_anchor, build_ours
+
+        return build_ours(image_size, tiny=True) if name == "ours" else build_anchor(image_size, tiny=True)
     shape = (image_size, image_size, 3)
     if name == "ours":
         import keras_residual
@@ -128,7 +132,7 @@ def keras_row(name: str, policy: str, args: argparse.Namespace) -> dict:
     keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        model = _build_keras_model(name, args.image_size)
+        model = _build_keras_model(name, args.image_size, args.tiny)
         model.compile(
             optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -158,7 +162,13 @@ def torch_row(policy: str, args: argparse.Namespace) -> dict:
     torch.backends.cudnn.benchmark = True
     torch.set_float32_matmul_precision("high")  # TF32 like XLA's default float32 precision on GPUs
     amp_dtype = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}[policy]
-    model = torchvision.models.resnet50(num_classes=1000).to(device, memory_format=torch.channels_last)
+    if args.tiny:  # the CPU smoke test: one bottleneck block per stage
+        from torchvision.models.resnet import Bottleneck, ResNet
+
+        model = ResNet(Bottleneck, [1, 1, 1, 1], num_classes=1000)
+    else:
+        model = torchvision.models.resnet50(num_classes=1000)
+    model = model.to(device, memory_format=torch.channels_last)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16)
