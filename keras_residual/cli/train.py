@@ -48,7 +48,7 @@ def register(subparsers) -> None:
         "--precision",
         default="auto",
         choices=precision.TRAINING_PRECISIONS,
-        help="dtype policy; auto: mixed on GPUs/TPUs that benefit, float32 on CPUs",
+        help="dtype policy; auto: mixed on GPUs/TPUs and AMX CPUs, float32 on other CPUs",
     )
     parser.add_argument("--out", default=None, help="run directory (default: runs/<preset>-<data>)")
     parser.add_argument("--batch-size", type=int, default=64, help="global batch size")
