@@ -25,6 +25,7 @@ checks ``precision=`` against the format's row of ``FORMAT_PRECISIONS``:
 | ``onnx`` | yes | yes (float32 I/O) | no | yes (QDQ, per-channel) | yes (ONNX Runtime dynamic) |
 | ``litert`` | yes | yes (float16 weights) | no | yes (full integer) | yes |
 | ``openvino`` | yes | no | yes (bf16 inference hint, float16-compressed weights) | yes (NNCF) | no |
+| ``triton`` | its backend's row: ``onnxruntime`` as ``onnx``, ``openvino`` as ``openvino`` | | | | |
 
 Every precision but ``float32`` is reduced: its export is refused below a top-1 agreement with
 float32 Keras on held-out images (``min_agreement``, default ``DEFAULT_MIN_AGREEMENT``). This module imports neither TensorFlow nor Keras
@@ -59,6 +60,7 @@ FORMAT_PRECISIONS = {
     "onnx": ("float32", "float16", "int8", "dynamic_int8"),
     "litert": ("float32", "float16", "int8", "dynamic_int8"),
     "openvino": ("float32", "bfloat16", "int8"),
+    "triton": ("float32", "float16", "bfloat16", "int8", "dynamic_int8"),  # each backend held to its own row
 }
 """The format x precision support table (see the module docstring); a format module's ``PRECISIONS``."""
 

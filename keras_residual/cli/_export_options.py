@@ -103,7 +103,9 @@ def run_export(args: argparse.Namespace, fmt: str) -> int:
     if getattr(args, "output", None) is not None:
         raise CLIError("give OUT or --output (deprecated), not both")
     options = format_options(args.option)
-    if fmt == "saved_model":
+    from keras_residual.export import formats  # needs TensorFlow (started by the CLI before this runs)
+
+    if formats.get(fmt).SUFFIX is None:  # a folder: a SavedModel base path, a Triton repository
         check_output_dir(args.out, "OUT")
     else:
         check_output_file(args.out, "OUT")

@@ -41,6 +41,7 @@ from keras_residual.models import list_presets
 from keras_residual.models.rebuild import policy_names, rebuild_with_policy
 from keras_residual.precision import FORMAT_PRECISIONS
 from keras_residual.precision_table import serving_dtype
+from keras_residual.weights import class_names_of
 
 __all__ = [
     "CLASS_NAMES_FILE",
@@ -105,9 +106,10 @@ def check_options(model, path: Path, precision: str, options: dict) -> tuple[Pat
     """Check the SavedModel options; returns ``(base_path/<version>, options)``.
 
     Options: ``version`` (a non-negative integer; ``None`` takes the next one), ``class_names``
-    (one label per class, served as ``top_k_labels``), ``top_k`` (default 5, capped at the class
-    count), ``image_size`` (``(height, width)`` or one int; required when the model accepts any
-    size), ``resize`` (the ``tf.image.resize`` method of ``serving_bytes``), ``warmup`` (write
+    (one label per class, served as ``top_k_labels``; default: the class names of the model's
+    pretrained weights when its classifier came from them, `keras_residual.weights.class_names_of`),
+    ``top_k`` (default 5, capped at the class count), ``image_size`` (``(height, width)`` or one
+    int; required when the model accepts any size), ``resize`` (the ``tf.image.resize`` method of ``serving_bytes``), ``warmup`` (write
     ``assets.extra/tf_serving_warmup_requests``, needs tensorflow-serving-api), ``overwrite``
     (replace an existing version) and ``max_pixels`` (largest image a header may claim).
 
@@ -234,6 +236,8 @@ def _plan(model, class_names, top_k, image_size, resize, max_pixels) -> ServingS
     height, width, channels = _serving_size(model, image_size, channels_first)
     features_only = _is_backbone(model)
     num_classes = None if features_only else int(model.output_shape[-1])
+    if class_names is None and not features_only:  # a pretrained classifier serves its weights' labels
+        class_names = class_names_of(model)
     if class_names is not None:
         class_names = [str(name) for name in class_names]
         if features_only:

@@ -37,7 +37,7 @@ from keras_residual.precision import FORMAT_PRECISIONS
 NAME = "triton"
 BACKENDS = {"onnxruntime": "onnx", "openvino": "openvino"}
 """Triton backend -> the format whose file it runs."""
-PRECISIONS = tuple(dict.fromkeys(FORMAT_PRECISIONS["onnx"] + FORMAT_PRECISIONS["openvino"]))
+PRECISIONS = FORMAT_PRECISIONS[NAME]
 """Every precision of either backend's format (`check_options` holds each backend to its own row)."""
 SUFFIX = None  # the target is the model repository (a directory)
 MODEL_FILES = {"onnxruntime": ("model.onnx",), "openvino": ("model.xml", "model.bin")}

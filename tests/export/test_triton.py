@@ -127,3 +127,14 @@ def test_a_bfloat16_openvino_config_turns_on_the_backends_bf16_hint(model, tmp_p
     config = parse_model_config(tmp_path / "config.pbtxt")
     assert config["parameters"] == {"HINT_BF16": {"string_value": "YES"}}
     assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 2}]
+
+
+def test_cli_adds_a_version_to_an_existing_repository(model, tmp_path, capsys):
+    from keras_residual.cli import main
+
+    repo, model_path = tmp_path / "repo", tmp_path / "digits.keras"
+    model.save(model_path)
+    export(model, repo, "triton")
+    assert main(["export", "triton", str(model_path), str(repo), "--option", "version=2"]) == 0
+    assert "triton export: " in capsys.readouterr().out
+    assert sorted(p.name for p in (repo / "digits").iterdir()) == ["1", "2", "config.pbtxt"]

@@ -171,3 +171,19 @@ def test_keras_applications_h5_converts_with_parity(isolated, served, tmp_path, 
     expected = source.predict(preprocess_input(pixels.copy()), verbose=0)
     assert model.resnet_config["preprocessing"] == "caffe" and model.resnet_config["norm_epsilon"] == 1.001e-5
     assert _relative_error(model.predict(pixels, verbose=0), expected) <= 1e-4
+
+
+def test_the_sets_class_names_become_the_saved_models_top_k_labels(private_torch, tmp_path):
+    import tensorflow as tf
+
+    from keras_residual import contract
+    from keras_residual.export import export
+
+    model = ResNet.from_preset(checkpoints.TINY_PRESET, weights="acme_v1", input_shape=(32, 32, 3))
+    report = export(model, tmp_path / "base", "saved_model", warmup=False)
+    serve = tf.saved_model.load(str(report.path)).signatures[contract.SIGNATURE_IMAGES]
+    pixels = checkpoints.images()[:2]
+    outputs = serve(images=tf.constant(pixels, tf.float32))
+    labels = outputs[contract.OUTPUT_TOP_K_LABELS].numpy().astype(str)
+    indices = outputs[contract.OUTPUT_TOP_K_INDICES].numpy()
+    assert labels.tolist() == [[checkpoints.CLASS_NAMES[i] for i in row] for row in indices]
