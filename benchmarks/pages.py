@@ -54,13 +54,13 @@ def epyc_suite() -> list[str]:
 def serving_per_core() -> list[str]:
     """The per-core serving table with MLPerf's anchors (``records/serving_per_core_cpu-amx.json``)."""
     from benchmarks.records import RECORDS
-    from benchmarks.sections import per_core_table, record_header
+    from benchmarks.sections import per_core_table, record_header, verdict
 
     path = RECORDS / "serving_per_core_cpu-amx.json"
     if not path.exists():
         return ["Not measured yet: `python benchmarks/serving_per_core.py --tune` writes the record."]
     record = json.loads(path.read_text())
-    return [*record_header(record), "", *per_core_table(record)]
+    return [*record_header(record), "", *verdict(record), *per_core_table(record)]
 
 
 PARTS: tuple[tuple[str, str, object], ...] = (

@@ -172,10 +172,34 @@ def profile_lines(record: dict, top: int = 8) -> list[str]:
     return out
 
 
+def best_int8(record: dict) -> dict | None:
+    """The measured INT8 row with the most img/s per core (tuned settings included)."""
+    rows = [r for r in record["rows"] if r.get("kind") != "published" and "INT8" in r["label"]]
+    return max(rows, key=lambda r: r["per_core"], default=None)
+
+
+def verdict(record: dict, target: float = 150.0) -> list[str]:
+    """One sentence: the best INT8 path per core against MLPerf's figures and the target."""
+    best = best_int8(record)
+    anchors = [r for r in record["rows"] if r.get("kind") == "published"]
+    if best is None or not anchors:
+        return []
+    top = max(anchors, key=lambda r: r["value"])
+    met = "met" if best["per_core"] >= target else "**missed**"
+    return [
+        f"**Best INT8 path: {best['label']}, batch {best['batch']}: {fmt(best['per_core'])} img/s per physical "
+        f"core** ({fmt(best['value'])} img/s on {record['machine'].get('physical_cores')} cores, p99 "
+        f"{fmt(best['p99_ms'])} ms, load {best['load1']:g}), {best['per_core'] / top['value']:.2f} of MLPerf's "
+        f"{fmt(top['value'])} per core ({top['round']}); target {target:g} per core: {met}.",
+        "",
+    ]
+
+
 def per_core_section(record: dict, notes: str = "") -> list[str]:
     """``### Serving per physical core``: the table, the tuning, the profile and the MLPerf comparison."""
     out = [f"### Serving per physical core against MLPerf ({record['date']})", "", *record_header(record)]
     out += [f"- Threads: {record.get('threads', 'runtime defaults')}", ""]
+    out += verdict(record)
     out += per_core_table(record) + [""]
     tuning = tuning_table(record)
     if tuning:
