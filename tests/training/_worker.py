@@ -17,6 +17,7 @@ def main(argv=None):
     parser.add_argument("--logical-cpus", type=int, default=0)
     parser.add_argument("--marker", default=None, help="touch this file mid-way through epoch 2")
     parser.add_argument("--num-train", type=int, default=128)
+    parser.add_argument("--num-val", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--bn", action="store_true")
     parser.add_argument("--epochs-override", type=int, default=None, help="replaces EPOCHS")
@@ -37,7 +38,7 @@ def main(argv=None):
     from keras_residual.training import Recipe, train
     from tests.training._tiny import tiny_classifier, tiny_no_bn
 
-    arrays = synthetic_arrays(image_size=16, num_classes=4, num_train=args.num_train, num_val=32)
+    arrays = synthetic_arrays(image_size=16, num_classes=4, num_train=args.num_train, num_val=args.num_val)
     dataset = arrays  # arrays, not a tf.data pipeline: MultiWorkerMirroredStrategy must start first
     recipe = Recipe(random_resized_crop=None, flip=False, warmup_epochs=0.0)
     builder = tiny_classifier if args.bn else tiny_no_bn
@@ -74,6 +75,7 @@ def main(argv=None):
         epochs=args.epochs,
         batch_size=args.batch_size,
         strategy=args.strategy,
+        precision="float32",  # the tests compare weights within 1e-5 with other runs
         recipe=recipe,
         verbose=0,
     )

@@ -58,6 +58,7 @@ def runs(tmp_path_factory):
     return root, outputs, weights
 
 
+@pytest.mark.xdist_group("distributed-runs")  # one worker starts the five processes once
 def test_multi_worker_weights_identical_and_equal_single_process(runs):
     root, outputs, weights = runs
     assert "REPLICAS 2" in outputs["worker0"] and "REPLICAS 2" in outputs["worker1"]
@@ -74,6 +75,7 @@ def test_multi_worker_weights_identical_and_equal_single_process(runs):
     assert metrics["val_accuracy"] == pytest.approx(reference["val_accuracy"], abs=1e-6)
 
 
+@pytest.mark.xdist_group("distributed-runs")  # one worker starts the five processes once
 def test_mirrored_fit_on_two_logical_cpus(runs):
     root, outputs, weights = runs
     assert "REPLICAS 2" in outputs["mirrored"]
@@ -96,6 +98,27 @@ def test_strategy_resolution(monkeypatch):
         distributed.tf_config()
     with pytest.raises(ValueError, match="`strategy` must be one of"):
         distributed.resolve_strategy_name("parameter_server")
+
+
+def test_strategy_per_backend(monkeypatch):
+    """Each backend runs its own engine; anything else is one line naming what to use."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv("KERAS_DISTRIBUTION_NUM_PROCESSES", raising=False)
+    assert distributed.resolve_strategy_name("auto", backend="torch") == "default"
+    for strategy in ("mirrored", "multi_worker"):
+        for backend in ("jax", "torch"):
+            with pytest.raises(ValueError, match=f"strategy '{strategy}' runs on the tensorflow backend"):
+                distributed.resolve_strategy_name(strategy, backend=backend)
+    for backend in ("tensorflow", "torch"):
+        with pytest.raises(ValueError, match="strategy 'data_parallel' runs on the jax backend"):
+            distributed.resolve_strategy_name("data_parallel", backend=backend)
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "127.0.0.1:1")
+    # several processes: decided from the environment alone (JAX must not start before they join)
+    assert distributed.resolve_strategy_name("auto", backend="jax") == "data_parallel"
+    with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_NUM_PROCESSES=2 asks for several processes"):
+        distributed.resolve_strategy_name("default", backend="jax")
+    assert distributed.resolve_strategy_name("auto", backend="tensorflow") == "default"  # TF ignores them
 
 
 def test_multi_worker_resume_after_sigkill(tmp_path):
