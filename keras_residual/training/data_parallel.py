@@ -233,24 +233,52 @@ class DataParallelEngine:
             raise ValueError(f"{num_train} training examples are fewer than one global batch of {batch_size}")
         return num_train // batch_size
 
-    def check_same_start(self, epoch: int, finished: bool) -> None:
-        """Every process must resume from the same epoch (a collective; several processes only).
+    def agree_on_start(self, run, finished: bool) -> None:
+        """Make every process resume from the same epoch (a collective; several processes only).
+
+        A process killed between the processes' saves of one epoch leaves them one epoch apart; the
+        ones ahead return to the common epoch with the state they kept (``run.keep_previous``).
 
         Raises:
-            ValueError: The processes hold resume state from different epochs.
+            ValueError: The processes' states cannot be brought to one epoch (the same on every
+                process, so they all stop).
         """
         if self.cluster.num_processes == 1:
             return
         import numpy as np
         from jax.experimental import multihost_utils
 
-        mine = np.array([epoch, int(finished)], np.int64)
-        every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2)
-        if not (every == mine).all():
-            raise ValueError(
-                f"processes hold resume state from different epochs ({every[:, 0].tolist()}); remove the newer "
-                "state folders (OUT/state/...) so every process resumes from the same epoch"
-            )
+        previous = run.previous_epoch
+        mine = np.array([run.initial_epoch, int(finished), -1 if previous is None else previous], np.int64)
+        every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 3)
+        run.roll_back(common_epoch(every.tolist()))
+
+
+def common_epoch(states) -> int:
+    """The epoch every process can resume from, given each one's ``[epoch, finished, previous_epoch]``.
+
+    Example:
+        ```python
+        from keras_residual.training.data_parallel import common_epoch
+
+        print(common_epoch([[2, 0, 1], [1, 0, 0]]))  # 1: the first process returns to epoch 1
+        ```
+
+    Raises:
+        ValueError: Some processes finished and others did not, or one cannot return to the
+            earliest epoch.
+    """
+    epochs = [int(state[0]) for state in states]
+    target = min(epochs)
+    if len({int(state[1]) for state in states}) == 1 and len(set(epochs)) == 1:
+        return target
+    reachable = all(epoch == target or int(previous) == target for epoch, _, previous in states)
+    if any(int(state[1]) for state in states) or not reachable:
+        raise ValueError(
+            f"processes hold resume state from epochs {epochs} that cannot be brought to one; remove the "
+            "state folders (OUT/state/...) of the processes ahead, or start over with --resume no"
+        )
+    return target
 
 
 def make_engine() -> DataParallelEngine:

@@ -76,6 +76,9 @@ class RunDirectory:
         self._weights_file: str | None = None
         self.write_context = contextlib.nullcontext
         """Context around every model write (``data_parallel`` suspends its distribution there)."""
+        self.keep_previous = False
+        """Keep the previous epoch's state too, so :meth:`roll_back` can return to it (several processes)."""
+        self._previous: dict | None = None
 
     # paths -------------------------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -125,6 +128,7 @@ class RunDirectory:
         self.wall_time = float(state.get("wall_time", 0.0))
         self.initial_epoch = int(state["epoch"])
         self._weights_file = state.get("weights")
+        self._previous = state.get("previous")
         if state.get("finished"):
             return "finished"
         return "resumed"
@@ -151,6 +155,7 @@ class RunDirectory:
     # recording ---------------------------------------------------------------------------------
     def save_state(self, model: keras.Model, epoch: int, logs: dict, epoch_time: float) -> None:
         """Record completed ``epoch`` (1-based count): weights + optimizer first, then ``state.json``."""
+        previous = self._snapshot() if self.keep_previous else None
         row = {"epoch": epoch}
         row.update({k: float(v) for k, v in logs.items() if k in HISTORY_COLUMNS})
         row["epoch_time"] = float(epoch_time)
@@ -160,11 +165,45 @@ class RunDirectory:
         weights_file = f"epoch-{epoch}.weights.h5"
         with self.write_context():
             model.save_weights(os.path.join(self.state_dir, weights_file), overwrite=True)
-        self._write_state(weights_file, epoch, finished=False)
+        self._write_state(weights_file, epoch, finished=False, previous=previous)
         if self.is_chief:
             self._write_history()
 
-    def _write_state(self, weights_file, epoch, finished):
+    def _snapshot(self) -> dict:
+        """What :meth:`roll_back` restores: the state as of the last completed epoch (0: none)."""
+        epoch = self.history[-1]["epoch"] if self.history else 0
+        return {"epoch": epoch, "weights": self._weights_file, "best": self.best, "wall_time": self.wall_time}
+
+    @property
+    def previous_epoch(self) -> int | None:
+        """The epoch :meth:`roll_back` can return to besides ``initial_epoch`` (``None``: none kept)."""
+        return None if self._previous is None else int(self._previous["epoch"])
+
+    def roll_back(self, epoch: int) -> None:
+        """Resume from ``epoch`` instead: ``initial_epoch`` itself, or the previous epoch kept.
+
+        Processes that resume together can stand one epoch apart when one was killed between their
+        saves; the ones ahead return to the common epoch.
+
+        Raises:
+            ValueError: Neither ``initial_epoch`` nor the kept previous epoch is ``epoch``.
+        """
+        if epoch == self.initial_epoch:
+            return
+        if self.previous_epoch != epoch:
+            raise ValueError(
+                f"{self.state_dir!r} holds epoch {self.initial_epoch} (and {self.previous_epoch}), not {epoch}"
+            )
+        previous, self._previous = self._previous, None
+        self.initial_epoch = epoch
+        self.history = [row for row in self.history if row["epoch"] <= epoch]
+        self.best, self.wall_time = previous["best"], float(previous["wall_time"])
+        self._write_state(previous["weights"], epoch, finished=False)
+
+    def _write_state(self, weights_file, epoch, finished, previous=None):
+        files_before = {self._weights_file, (self._previous or {}).get("weights")}
+        if previous is not None or weights_file != self._weights_file:
+            self._previous = previous  # a new epoch's state replaces the kept one (or drops it)
         state = {
             "config": self.config,
             "epoch": epoch,
@@ -173,13 +212,13 @@ class RunDirectory:
             "best": self.best,
             "wall_time": self.wall_time,
             "finished": finished,
+            "previous": self._previous,
         }
         _write_json(self._state_file, state)
-        previous, self._weights_file = self._weights_file, weights_file
-        if previous and previous != weights_file:
-            stale = os.path.join(self.state_dir, previous)
-            if os.path.isfile(stale):
-                os.remove(stale)
+        self._weights_file = weights_file
+        for stale in files_before - {None, weights_file, (self._previous or {}).get("weights")}:
+            if os.path.isfile(os.path.join(self.state_dir, stale)):
+                os.remove(os.path.join(self.state_dir, stale))
 
     def _write_history(self):
         buffer = io.StringIO()

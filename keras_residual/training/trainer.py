@@ -194,7 +194,8 @@ def train(
     run = RunDirectory(out, plan.run_config(), is_chief=is_chief, worker_index=worker_index)
     status = run.start(resume)
     if strategy_name == "data_parallel":
-        tf_strategy.check_same_start(run.initial_epoch, status == "finished")
+        run.keep_previous = tf_strategy.cluster.num_processes > 1
+        tf_strategy.agree_on_start(run, status == "finished")
         run.write_context = tf_strategy.outside
     if status == "finished":
         return TrainResult(None, run.read_metrics(), run.history, dataset.class_names, run.out, status)

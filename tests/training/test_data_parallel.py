@@ -140,6 +140,11 @@ def test_kill_one_process_mid_epoch_then_restart_both(tmp_path):
         np.testing.assert_array_equal(a, b)
     history = (out / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2", "3"]
+    for state in states:  # finished: the weights kept for a roll back are gone too
+        assert os.listdir(state.parent) == ["state.json"] or sorted(os.listdir(state.parent)) == [
+            "state.json",
+            "worker-1",
+        ]
 
 
 def _cli(env, out):

@@ -7,6 +7,7 @@ import signal
 import time
 
 import numpy as np
+import pytest
 
 from keras_residual.training.run_dir import RunDirectory
 from tests.training._launch import start_worker
@@ -69,3 +70,61 @@ def test_state_round_trip_restores_optimizer(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(model.weights, restored.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_roll_back_to_the_kept_previous_epoch(tmp_path):
+    """A process one epoch ahead of its peers returns to their epoch: weights, history and best score."""
+    import keras
+
+    model = tiny_classifier((8, 8, 3), 2)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    run = RunDirectory(tmp_path, {"k": 1})
+    run.keep_previous = True
+    run.start("auto")
+    weights = []
+    for epoch in (1, 2, 3):
+        model.layers[-1].kernel.assign(np.full(model.layers[-1].kernel.shape, float(epoch), "float32"))
+        weights.append(model.get_weights())
+        run.save_state(model, epoch, {"val_accuracy": epoch / 10}, 1.0)
+        run.maybe_save_best(model, epoch, {"val_accuracy": epoch / 10})
+    assert sorted(os.listdir(tmp_path / "state")) == [
+        "epoch-2.weights.h5",
+        "epoch-3.weights.h5",
+        "state.json",
+    ]
+
+    again = RunDirectory(tmp_path, {"k": 1})
+    assert again.start("auto") == "resumed" and (again.initial_epoch, again.previous_epoch) == (3, 2)
+    with pytest.raises(ValueError, match="holds epoch 3 \\(and 2\\), not 1"):
+        again.roll_back(1)
+    again.roll_back(2)
+    assert again.initial_epoch == 2 and [row["epoch"] for row in again.history] == [1, 2]
+    assert again.best["epoch"] == 2 and again.wall_time == 2.0
+    assert sorted(os.listdir(tmp_path / "state")) == ["epoch-2.weights.h5", "state.json"]
+    third = RunDirectory(tmp_path, {"k": 1})  # the rolled-back state is what a later start reads
+    assert third.start("auto") == "resumed" and third.initial_epoch == 2 and third.previous_epoch is None
+    third.restore(model)
+    for got, want in zip(model.get_weights(), weights[1], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "states, expected",
+    [
+        ([[2, 0, 1], [2, 0, 1]], 2),
+        ([[2, 0, 1], [1, 0, 0]], 1),  # killed between the two processes' saves of epoch 2
+        ([[1, 0, 0], [0, 0, -1]], 0),  # the second never saved an epoch
+        ([[3, 1, -1], [3, 1, -1]], 3),  # both finished
+        ([[3, 1, -1], [3, 0, 2]], "cannot be brought to one"),
+        ([[3, 0, 2], [1, 0, 0]], "cannot be brought to one"),
+    ],
+)
+def test_common_epoch(states, expected):
+    from keras_residual.training.data_parallel import common_epoch
+
+    if isinstance(expected, int):
+        assert common_epoch(states) == expected
+    else:
+        with pytest.raises(ValueError, match=expected):
+            common_epoch(states)
