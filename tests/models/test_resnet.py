@@ -120,9 +120,11 @@ def test_every_preset_keras_file_round_trip(name):
     check_model(lambda **kw: _tiny(name, **kw), (2, 32, 32, 3), (2, 3), checks=["saving"])
 
 
+# One deep preset per block family; resnet152 is left out: resnet200 has the same blocks and at least as many
+# in every stage ((3, 24, 36, 3) against (3, 8, 36, 3)).
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["resnet152", "resnet200", "resnet101d", "resnet152_v2", "resnext101_32x8d", "resnet110_cifar"]
+    "name", ["resnet200", "resnet101d", "resnet152_v2", "resnext101_32x8d", "resnet110_cifar"]
 )
 def test_deep_presets_keras_file_round_trip_at_full_depth(name):
     def build(**kw):
