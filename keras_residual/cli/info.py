@@ -18,8 +18,10 @@ _EXTRAS = {
     "openvino": ("openvino",),
     "nncf": ("nncf",),
     "serving": ("tensorflow-serving-api", "grpcio"),
+    "deploy": ("pyyaml", "tensorflow-serving-api"),
     "data": ("scikit-learn", "pillow"),
     "torch": ("torch", "safetensors"),
+    "jax": ("jax",),
 }
 
 
