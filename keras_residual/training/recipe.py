@@ -10,18 +10,17 @@ crop augmentation (it slows convergence in runs of a few epochs; turn it on for 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import keras
 
 from keras_residual._validation import (
     check_choice,
     check_float,
-    check_int,
     check_positive_float,
     check_rate,
     fail,
 )
+from keras_residual.models.schedules import WarmupCosineDecay  # its home: models/ (registered with them)
 
 OPTIMIZERS = ("sgd", "adamw")
 """Values accepted by ``Recipe.optimizer``."""
@@ -112,42 +111,6 @@ class Recipe:
     def to_dict(self) -> dict:
         """The recipe as a JSON-ready dict (written to the run's ``config.json``)."""
         return dataclasses.asdict(self)
-
-
-@keras.saving.register_keras_serializable(package="keras_residual")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine decay to 0 at ``total_steps``.
-
-    Args:
-        peak_lr: Learning rate at the end of the warmup.
-        total_steps: Steps of the whole run (warmup included).
-        warmup_steps: Steps of linear warmup.
-
-    Example:
-        ```python
-        from keras_residual.training.recipe import WarmupCosineDecay
-
-        schedule = WarmupCosineDecay(peak_lr=0.1, total_steps=100, warmup_steps=10)
-        print([round(float(schedule(s)), 4) for s in (0, 10, 55, 100)])  # [0.01, 0.1, 0.05, 0.0]
-        ```
-    """
-
-    def __init__(self, peak_lr: float, total_steps: int, warmup_steps: int = 0):
-        self.peak_lr = check_float("peak_lr", peak_lr, 0.0)
-        self.total_steps = check_int("total_steps", total_steps)
-        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0, self.total_steps)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        # Step s trains with the rate at s + 1 during warmup, so the first step is not wasted at 0.
-        warmup = self.peak_lr * (step + 1.0) / max(self.warmup_steps, 1)
-        decay_steps = max(self.total_steps - self.warmup_steps, 1)
-        progress = keras.ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
-        cosine = 0.5 * self.peak_lr * (1.0 + keras.ops.cos(math.pi * progress))
-        return keras.ops.where(step < self.warmup_steps, warmup, cosine)
-
-    def get_config(self):
-        return {"peak_lr": self.peak_lr, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
 
 
 def build_schedule(recipe: Recipe, global_batch_size: int, steps_per_epoch: int, epochs: int):

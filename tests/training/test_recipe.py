@@ -98,3 +98,27 @@ def test_augmentations_keep_shapes_ranges_and_label_mass():
     assert make_augmenter() is None
     assert recipe_augmenter(Recipe(random_resized_crop=None, flip="auto"), mirror_symmetric=False) is None
     assert recipe_augmenter(Recipe(random_resized_crop=None, flip="auto"), mirror_symmetric=True) is not None
+
+
+def test_a_saved_optimizer_with_the_schedule_reloads_after_register_serializables(tmp_path):
+    """A model.keras from train() names WarmupCosineDecay in its optimizer; a fresh process that only
+    imports keras_residual (not the training stack) must load it, optimizer included."""
+    import subprocess
+    import sys
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(WarmupCosineDecay(0.1, total_steps=10, warmup_steps=2)), loss="mse")
+    model.fit(np.zeros((4, 4)), np.zeros((4, 2)), verbose=0)
+    model.save(tmp_path / "model.keras")
+    code = (
+        "import sys, keras, keras_residual; keras_residual.register_serializables();"
+        "m = keras.saving.load_model(sys.argv[1]);"
+        "assert 'keras_residual.training' not in sys.modules;"
+        "lr = keras.saving.serialize_keras_object(m.optimizer.get_config()['learning_rate']);"
+        "print(lr['class_name'], lr['config']['warmup_steps'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["WarmupCosineDecay", "2"]
