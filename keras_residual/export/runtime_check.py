@@ -19,7 +19,7 @@ from keras_residual._validation import fail
 from keras_residual.contract import OUTPUT_FEATURES, OUTPUT_PROBABILITIES
 from keras_residual.export.images import calibration_split, verification_images
 from keras_residual.export.report import DEFAULT_IMAGE_SIZE, ExportError, ExportReport
-from keras_residual.models.rebuild import is_mixed_precision, rebuild_with_policy
+from keras_residual.models.rebuild import is_mixed_precision, policy_names, rebuild_with_policy
 
 
 @dataclasses.dataclass
@@ -115,8 +115,16 @@ def output_names(model) -> tuple[str, ...]:
 
 
 def policy_name(model) -> str:
-    """The name of ``model``'s dtype policy."""
-    return getattr(model.dtype_policy, "name", str(model.dtype_policy))
+    """The name of ``model``'s dtype policy, or of its layers' when they differ from float32.
+
+    A Functional model reloaded from ``.keras`` keeps ``float32`` on the model while its layers run
+    ``mixed_bfloat16``: the layers' policy is the one that says how it computes.
+    """
+    own = getattr(model.dtype_policy, "name", str(model.dtype_policy))
+    if own != "float32":
+        return own
+    others = sorted(policy_names(model) - {"float32"})
+    return others[0] if others else own
 
 
 def keras_outputs(model, images: np.ndarray, reference=None, batch_size: int = 16) -> list[np.ndarray]:

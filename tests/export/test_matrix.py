@@ -142,6 +142,16 @@ def test_mixed_precision_source_is_checked_against_its_float32_rebuild(tmp_path,
     assert report.source_max_abs_diff is not None and report.max_abs_diff <= TOLERANCE
 
 
+def test_a_reloaded_mixed_model_is_reported_by_its_layers_policy(tmp_path):
+    """A Functional model reloaded from .keras keeps float32 on the model, mixed_bfloat16 on its layers."""
+    with dtype_policy("mixed_bfloat16"):
+        _tiny().save(tmp_path / "mixed.keras")
+    reloaded = keras.saving.load_model(tmp_path / "mixed.keras")
+    report = export(reloaded, tmp_path / "model.onnx", "onnx")
+    assert report.source_policy == "mixed_bfloat16" and report.rebuilt_float32
+    assert "source   mixed_bfloat16 model, compared with its float32 rebuild" in str(report)
+
+
 @pytest.mark.parametrize("fmt", TARGETS)
 def test_cli_export_format_model_out_precision(tmp_path, fmt, capsys):
     model_path = tmp_path / "model.keras"
