@@ -53,10 +53,10 @@ def test_the_service_config_names_round_robin_and_the_retry_policy():
 @pytest.mark.parametrize(
     ("target", "transport"),
     [
-        ("ipv4:10.0.0.1:8500,10.0.0.2:8500", "grpc"),
-        ("dns:///digits-headless.serving.svc.cluster.local:8500", "grpc"),
-        (["http://10.0.0.1:8501", "https://10.0.0.2:8501/prefix"], "rest"),
-        (("http://10.0.0.1:8501",), "rest"),
+        ("ipv4:127.0.0.2:8500,127.0.0.3:8500", "grpc"),
+        ("dns:///localhost:8500", "grpc"),
+        (["http://127.0.0.2:8501", "https://127.0.0.3:8501/prefix"], "rest"),
+        (("http://127.0.0.2:8501",), "rest"),
     ],
 )
 def test_targets_naming_several_replicas(target, transport):
@@ -66,7 +66,7 @@ def test_targets_naming_several_replicas(target, transport):
 
 
 @pytest.mark.parametrize(
-    "target", [[], ["10.0.0.1:8500", "10.0.0.2:8500"], ["http://a:1", 5], ["ftp://a:1"], {"http://a:1"}]
+    "target", [[], ["127.0.0.2:8500", "127.0.0.3:8500"], ["http://127.0.0.2:1", 5], ["ftp://127.0.0.2:1"], {"http://127.0.0.2:1"}]
 )
 def test_a_bad_replica_list_names_the_target(target):
     with pytest.raises(ValueError, match="`target` must be"):
@@ -79,7 +79,7 @@ def test_an_unknown_load_balancing_policy_is_refused():
 
 
 def _replicas(policy: str) -> Replicas:
-    options = CallOptions("", 1.0, 1, 1024, False, policy, ("http://a:1", "http://b:1", "http://c:1"))
+    options = CallOptions("", 1.0, 1, 1024, False, policy, ("http://127.0.0.2:1", "http://127.0.0.3:1", "http://127.0.0.4:1"))
     return Replicas([Endpoint(url, options, None) for url in options.urls], policy)
 
 

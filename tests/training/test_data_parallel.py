@@ -205,11 +205,11 @@ def test_bad_cluster_variables(env, message):
 def test_cluster_variables_parsed_like_keras():
     cluster = data_parallel.cluster_from_env(
         {
-            "KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:2345",
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.2:1234,127.0.0.3:2345",
             "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
             "KERAS_DISTRIBUTION_PROCESS_ID": "1",
             "KERAS_RESIDUAL_DISTRIBUTION_TIMEOUT": "30",
         }
     )
-    assert cluster == data_parallel.Cluster("10.0.0.1:1234", 2, 1, 30.0) and not cluster.is_chief
+    assert cluster == data_parallel.Cluster("127.0.0.2:1234", 2, 1, 30.0) and not cluster.is_chief
     assert data_parallel.cluster_from_env({}) == data_parallel.Cluster(None, 1, 0, 300.0)
