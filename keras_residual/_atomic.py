@@ -27,9 +27,10 @@ def temporary_name(final_name: str, prefix: str = TMP_PREFIX) -> str:
     """A hidden sibling name for ``final_name``: ``<prefix><name>-<host>-<pid>-<hex><suffix>``.
 
     The final suffix is kept (``model.keras`` -> ``.tmp-model.keras-host-12-ab12cd34.keras``)
-    because some writers (``keras.Model.save``) insist on it.
+    because some writers insist on it: ``keras.Model.save`` on ``.keras``, ``save_weights`` on the
+    two suffixes ``.weights.h5``.
     """
-    suffix = "".join(Path(final_name).suffixes[-1:])
+    suffix = ".weights.h5" if final_name.endswith(".weights.h5") else "".join(Path(final_name).suffixes[-1:])
     return f"{prefix}{final_name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
 
 

@@ -10,8 +10,6 @@ Every later load reads only that file: no download, no conversion.
 
 from __future__ import annotations
 
-import os
-
 import keras
 
 from keras_residual import _atomic
@@ -65,15 +63,8 @@ def _convert(cls, entry: WeightSet, progress: bool):
         canonical = cls(**canonical_config(entry))
         load_torch_checkpoint(canonical, path)
     target = converted_path(entry)
-    with _atomic.atomic_path(target) as tmp:
-        # Keras insists on the ".weights.h5" suffix: write beside the temporary, then move onto it.
-        keras_name = f"{tmp}.weights.h5"
-        try:
-            canonical.save_weights(keras_name)
-            os.replace(keras_name, tmp)
-        finally:
-            if os.path.exists(keras_name):
-                os.remove(keras_name)
+    with _atomic.atomic_path(target) as tmp:  # the temporary keeps the ".weights.h5" Keras insists on
+        canonical.save_weights(tmp)
     return canonical
 
 

@@ -162,15 +162,10 @@ def fetch(entry: WeightSet, folder: str | os.PathLike | None = None, progress: b
     folder.mkdir(parents=True, exist_ok=True)
     _atomic.remove_stale_temporaries(folder)
     url = source_url(entry)
-    temporary = folder / _atomic.temporary_name(entry.file_name)
-    try:
+    with _atomic.atomic_path(final) as temporary:  # renamed onto `final` only once verified
         if urlsplit(url).scheme in ("http", "https", "ftp"):
             _download(entry, url, temporary, progress)
         else:
             _copy_local(entry, url, temporary)
         verify(entry, temporary)
-        os.replace(temporary, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
     return final
