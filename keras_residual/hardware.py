@@ -333,7 +333,7 @@ def describe(use_tensorflow: bool = False) -> dict:
 SERVING_PICKS: tuple[dict, ...] = (
     {
         "device": "cpu-amx",
-        "runtime": "OpenVINO INT8 (export_openvino(precision='int8'))",
+        "runtime": "OpenVINO INT8 (export(model, path, 'openvino', precision='int8'))",
         "why": "PERFORMANCE_HINT=THROUGHPUT (a stream per core), 2 infer requests in flight, batch 4, ResNet-50",
         "value": 210.19,
         "unit": "img/s per physical core (MLPerf Inference v4.0, 2x Xeon 8592+: about 198)",
